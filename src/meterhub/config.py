@@ -1,0 +1,85 @@
+"""Settings from METERHUB_* environment variables, optionally a TOML file (METERHUB_CONFIG)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import TomlConfigSettingsSource
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="METERHUB_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///data/meterhub.db",
+        description="sqlite:///PATH or postgresql://user@host:port/db",
+    )
+    mqtt_url: str = Field(
+        default="mqtt://127.0.0.1:1883",
+        description="mqtt://[user:password@]host:port or mqtts:// for TLS",
+    )
+    mqtt_ca_file: Path | None = Field(default=None, description="CA bundle for mqtts://")
+    mqtt_client_cert: Path | None = None
+    mqtt_client_key: Path | None = None
+    topic_prefix: str = Field(default="meters", description="first level of every device topic")
+    share_group: str = Field(default="meterhub-ingest", description="MQTT 5 shared group")
+    worker_id: str = Field(default="", description="fixed client id; default meterhub-ingest-HOST")
+    timezone: str = Field(default="UTC", description="the utility's time zone (IANA name)")
+    currency: str = "USD"
+    interval_minutes: int = Field(default=15, ge=1, le=1440)
+    # How old a reading may be and still be accepted (late data horizon), and how far in the
+    # future a meter clock may run before its reading is refused.
+    max_age_days: int = Field(default=400, ge=1)
+    max_future_seconds: int = Field(default=300, ge=0)
+    # Gaps up to this length are interpolated and flagged estimated; longer spans stay estimated too
+    # but raise a 'long_gap' event so that an operator sees the hole.
+    short_gap_minutes: int = Field(default=120, ge=1)
+    zero_streak_minutes: int = Field(default=360, ge=1)
+    unknown_meters: Literal["reject", "register"] = "reject"
+    batch_max: int = Field(default=5000, ge=1)
+    batch_ms: int = Field(default=50, ge=1)
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+    offline_after_seconds: int = Field(default=3600, ge=1)
+    mosquitto_passwd_file: Path | None = None
+    mosquitto_acl_file: Path | None = None
+    data_dir: Path = Path("data")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises on an unknown zone name
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def effective_worker_id(self) -> str:
+        return self.worker_id or f"meterhub-ingest-{os.uname().nodename}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("METERHUB_CONFIG")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,74 @@
+"""The reading as the platform sees it once a payload has been decoded.
+
+Energy registers are cumulative kWh counters as the meter shows them; interval energy is derived
+from them (see ``readings.intervals``). Timestamps are timezone-aware and normalised to UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+METER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+# Fields of the v1 reading object that carry measurements. Anything else in a payload is kept
+# verbatim under ``Reading.extra`` so that firmware can add fields without being rejected.
+MEASUREMENT_FIELDS: tuple[str, ...] = (
+    "import_kwh",
+    "export_kwh",
+    "power_w",
+    "voltage_v",
+    "current_a",
+    "pf",
+    "freq_hz",
+)
+
+
+class Quality(StrEnum):
+    """Quality flag carried by every stored reading and interval (MDM convention)."""
+
+    ACTUAL = "actual"
+    ESTIMATED = "estimated"
+    EDITED = "edited"
+    SUSPECT = "suspect"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    meter_id: str
+    ts: datetime  # timezone-aware, UTC
+    seq: int | None = None
+    import_kwh: float | None = None
+    export_kwh: float | None = None
+    import_kwh_by_tariff: dict[str, float] | None = None
+    power_w: float | None = None
+    voltage_v: float | None = None
+    current_a: float | None = None
+    pf: float | None = None
+    freq_hz: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def same_values(self, other: Reading) -> bool:
+        """True when two readings for the same key carry the same measurements (a redelivery)."""
+        return (
+            self.import_kwh == other.import_kwh
+            and self.export_kwh == other.export_kwh
+            and self.import_kwh_by_tariff == other.import_kwh_by_tariff
+            and self.power_w == other.power_w
+            and self.voltage_v == other.voltage_v
+            and self.current_a == other.current_a
+            and self.pf == other.pf
+            and self.freq_hz == other.freq_hz
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a payload or a reading was refused: a machine-readable code and a human sentence."""
+
+    code: str
+    message: str
+    field: str | None = None
