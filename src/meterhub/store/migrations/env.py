@@ -1,0 +1,19 @@
+"""Alembic environment: runs against the connection handed over by ``store.migrate``."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from meterhub.store.schema import metadata
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # pragma: no cover - the CLI always hands a connection over
+    raise RuntimeError("run migrations through `meterhub db upgrade`")
+
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,74 @@
+"""Monthly range partitions for the time-series tables on PostgreSQL.
+
+Partitions are created ahead of the data they hold (the writer asks for the months in each batch);
+a DEFAULT partition catches anything else so that no reading is ever refused for lack of one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Table, text
+from sqlalchemy.schema import CreateTable
+
+# table name -> partition key column
+PARTITIONED_TABLES: dict[str, str] = {"readings": "ts", "intervals": "start"}
+
+
+def create_partitioned_parent(connection: Connection, table: Table) -> None:
+    ddl = str(CreateTable(table).compile(dialect=connection.dialect)).rstrip().rstrip(";")
+    key = PARTITIONED_TABLES[table.name]
+    connection.execute(text(f'{ddl} PARTITION BY RANGE ("{key}")'))
+    connection.execute(
+        text(f'CREATE TABLE IF NOT EXISTS "{table.name}_default" PARTITION OF "{table.name}" DEFAULT')
+    )
+
+
+def month_start(ts: datetime) -> datetime:
+    ts = ts.astimezone(UTC)
+    return datetime(ts.year, ts.month, 1, tzinfo=UTC)
+
+
+def next_month(start: datetime) -> datetime:
+    if start.month == 12:
+        return start.replace(year=start.year + 1, month=1)
+    return start.replace(month=start.month + 1)
+
+
+def partition_name(table: str, start: datetime) -> str:
+    return f"{table}_y{start.year:04d}m{start.month:02d}"
+
+
+def ensure_month_partitions(connection: Connection, table: str, months: set[datetime]) -> None:
+    """Create the monthly partitions of ``table`` for ``months`` (first instants, UTC) if missing.
+
+    Rows already sitting in the DEFAULT partition for such a month are moved into the new one,
+    since PostgreSQL refuses to attach a range that the default partition holds rows for.
+    """
+    for start in sorted(months):
+        name = partition_name(table, start)
+        exists = connection.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar()
+        if exists:
+            continue
+        end = next_month(start)
+        key = PARTITIONED_TABLES[table]
+        bounds = {"a": start, "b": end}
+        # Serialise concurrent workers creating the same partition.
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": name})
+        if connection.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar():
+            continue
+        connection.execute(text(f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING ALL)'))
+        moved = f'"{table}_default"'
+        connection.execute(
+            text(f'INSERT INTO "{name}" SELECT * FROM {moved} WHERE "{key}" >= :a AND "{key}" < :b'),
+            bounds,
+        )
+        connection.execute(
+            text(f'DELETE FROM {moved} WHERE "{key}" >= :a AND "{key}" < :b'), bounds
+        )
+        connection.execute(
+            text(
+                f'ALTER TABLE "{table}" ATTACH PARTITION "{name}" '
+                f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+            )
+        )
