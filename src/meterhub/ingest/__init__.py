@@ -1,0 +1,1 @@
+"""Ingestion: MQTT messages -> validated readings, events and status in the store."""

@@ -1,0 +1,200 @@
+"""What one inbound MQTT message becomes: pure routing and decoding, no I/O.
+
+The topic decides the meter and the kind of message; ``process_message`` turns the message into
+readings, meter events, a status update and dead letters. Nothing is dropped: whatever cannot be
+used becomes a ``DeadLetter`` carrying the raw bytes and a reason code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+
+from meterhub.protocols import native
+from meterhub.readings.model import METER_ID_PATTERN, Reading, Rejection
+from meterhub.readings.vee import ReadingLimits, check_reading
+
+Kind = Literal["readings", "events", "status"]
+
+BAD_TOPIC = "bad_topic"
+BAD_METER_ID = "bad_meter_id"
+UNKNOWN_METER = "unknown_meter"
+BAD_EVENT = "bad_event"
+BAD_STATUS = "bad_status"
+
+_EVENT_NAMESPACE = uuid.UUID("6f1c5b52-8e1f-4df4-9a77-4d2f0a1f3c11")
+_MAX_EVENT_TYPE = 48
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    topic: str
+    payload: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    topic: str
+    meter_id: str | None
+    payload: bytes
+    reason_code: str
+    message: str
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MeterEvent:
+    meter_id: str
+    id: str
+    ts: datetime
+    type: str
+    source: str  # "meter" or "platform"
+    payload: dict[str, Any]
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    meter_id: str
+    online: bool | None
+    firmware: str | None
+    payload: dict[str, Any]
+    received_at: datetime
+
+
+@dataclass(slots=True)
+class Outcome:
+    readings: list[Reading] = field(default_factory=list)
+    events: list[MeterEvent] = field(default_factory=list)
+    status: StatusUpdate | None = None
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+def event_id(meter_id: str, ts: datetime, type_: str, payload: bytes) -> str:
+    """Deterministic id, so that a redelivered event (QoS 1) is stored once."""
+    key = b"|".join((meter_id.encode(), ts.isoformat().encode(), type_.encode(), payload))
+    return str(uuid.uuid5(_EVENT_NAMESPACE, key.hex()))
+
+
+def route(topic: str, prefix: str) -> tuple[str, Kind] | Rejection:
+    parts = topic.split("/")
+    if len(parts) != 3 or parts[0] != prefix or parts[2] not in ("readings", "events", "status"):
+        return Rejection(BAD_TOPIC, f"topic {topic[:120]!r} is not {prefix}/{{id}}/<kind>")
+    meter_id = parts[1]
+    if not METER_ID_PATTERN.match(meter_id):
+        return Rejection(BAD_METER_ID, "meter id must be 1-64 ASCII letters, digits, - or _")
+    kind: Kind = parts[2]  # type: ignore[assignment]
+    return meter_id, kind
+
+
+def _dead(msg: Inbound, meter_id: str | None, raw: bytes, rejection: Rejection) -> DeadLetter:
+    text = rejection.message if rejection.field is None else f"{rejection.field}: {rejection.message}"
+    return DeadLetter(msg.topic, meter_id, raw, rejection.code, text, msg.received_at)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRules:
+    topic_prefix: str
+    limits: ReadingLimits
+    max_payload_bytes: int
+    accept_unknown_meters: bool
+
+
+def process_message(msg: Inbound, rules: IngestRules, known_meter: bool) -> Outcome:
+    outcome = Outcome()
+    routed = route(msg.topic, rules.topic_prefix)
+    if isinstance(routed, Rejection):
+        outcome.dead_letters.append(_dead(msg, None, msg.payload, routed))
+        return outcome
+    meter_id, kind = routed
+    if not known_meter and not rules.accept_unknown_meters:
+        rejection = Rejection(UNKNOWN_METER, f"meter {meter_id} is not registered")
+        outcome.dead_letters.append(_dead(msg, meter_id, msg.payload, rejection))
+        return outcome
+    if kind == "readings":
+        _readings(msg, meter_id, rules, outcome)
+    elif kind == "events":
+        _event(msg, meter_id, rules, outcome)
+    else:
+        _status(msg, meter_id, rules, outcome)
+    return outcome
+
+
+def _readings(msg: Inbound, meter_id: str, rules: IngestRules, outcome: Outcome) -> None:
+    decoded = native.decode(meter_id, msg.payload, max_bytes=rules.max_payload_bytes)
+    for item in decoded.rejections:
+        outcome.dead_letters.append(_dead(msg, meter_id, item.raw, item.rejection))
+    for reading in decoded.readings:
+        problem = check_reading(reading, now=msg.received_at, limits=rules.limits)
+        if problem is None:
+            outcome.readings.append(reading)
+        else:
+            raw = orjson.dumps(_reading_document(reading))
+            outcome.dead_letters.append(_dead(msg, meter_id, raw, problem))
+
+
+def _reading_document(reading: Reading) -> dict[str, Any]:
+    document: dict[str, Any] = {"ts": reading.ts.isoformat()}
+    for name in ("seq", "import_kwh", "export_kwh", "import_kwh_by_tariff", "power_w",
+                 "voltage_v", "current_a", "pf", "freq_hz"):
+        value = getattr(reading, name)
+        if value is not None:
+            document[name] = value
+    document.update(reading.extra)
+    return document
+
+
+def _event(msg: Inbound, meter_id: str, rules: IngestRules, outcome: Outcome) -> None:
+    document, problem = native.parse_json(msg.payload, rules.max_payload_bytes)
+    if problem is None and not isinstance(document, dict):
+        problem = Rejection(BAD_EVENT, "an event must be a JSON object")
+    if problem is None:
+        type_ = document.get("type")
+        if not isinstance(type_, str) or not 0 < len(type_) <= _MAX_EVENT_TYPE:
+            problem = Rejection(BAD_EVENT, "type must be a short string", "type")
+    if problem is None:
+        ts = native.parse_ts(document.get("ts"))
+        if isinstance(ts, Rejection):
+            problem = ts
+    if problem is not None:
+        outcome.dead_letters.append(_dead(msg, meter_id, msg.payload, problem))
+        return
+    assert isinstance(ts, datetime)
+    outcome.events.append(
+        MeterEvent(
+            meter_id=meter_id,
+            id=event_id(meter_id, ts, type_, msg.payload),
+            ts=ts,
+            type=type_,
+            source="meter",
+            payload=document,
+            received_at=msg.received_at,
+        )
+    )
+
+
+def _status(msg: Inbound, meter_id: str, rules: IngestRules, outcome: Outcome) -> None:
+    if not msg.payload:
+        return  # an empty retained message only clears the broker's retained status
+    document, problem = native.parse_json(msg.payload, rules.max_payload_bytes)
+    if problem is None and not isinstance(document, dict):
+        problem = Rejection(BAD_STATUS, "a status must be a JSON object")
+    online = document.get("online") if problem is None else None
+    if problem is None and online is not None and not isinstance(online, bool):
+        problem = Rejection(BAD_STATUS, "online must be true or false", "online")
+    if problem is not None:
+        outcome.dead_letters.append(_dead(msg, meter_id, msg.payload, problem))
+        return
+    firmware = document.get("fw")
+    outcome.status = StatusUpdate(
+        meter_id=meter_id,
+        online=online,
+        firmware=firmware if isinstance(firmware, str) else None,
+        payload=document,
+        received_at=msg.received_at,
+    )

@@ -1,0 +1,220 @@
+"""The ingest worker: MQTT in, batches out, acknowledgements only after the commit.
+
+QoS 1 messages are acknowledged (PUBACK) only once the batch holding them is committed, and the
+session is persistent (fixed client id, clean start off). A worker killed mid-stream therefore
+loses nothing: the broker redelivers every unacknowledged message, and the store's keys make the
+redelivery a no-op. Several workers share the load through an MQTT 5 shared subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gmqtt import Client
+from gmqtt.mqtt.constants import MQTTv50, MQTTv311
+from sqlalchemy import Engine
+
+from meterhub.config import Settings
+from meterhub.ingest.messages import Inbound, IngestRules, process_message, route
+from meterhub.mqtt import parse_broker_url
+from meterhub.readings.model import Rejection
+from meterhub.readings.vee import ReadingLimits
+from meterhub.store.ingest_writes import IngestWriter, WriteBatch, WriteResult
+from meterhub.store.meters import MeterDirectory, mark_stale_meters_offline
+
+log = logging.getLogger("meterhub.ingest")
+
+
+def rules_from_settings(settings: Settings) -> IngestRules:
+    return IngestRules(
+        topic_prefix=settings.topic_prefix,
+        limits=ReadingLimits(
+            max_future=timedelta(seconds=settings.max_future_seconds),
+            max_age=timedelta(days=settings.max_age_days),
+        ),
+        max_payload_bytes=settings.max_payload_bytes,
+        accept_unknown_meters=settings.unknown_meters == "register",
+    )
+
+
+def subscription_filters(settings: Settings, mqtt_version: int) -> list[str]:
+    filters = [f"{settings.topic_prefix}/+/{kind}" for kind in ("readings", "events", "status")]
+    if settings.share_group and mqtt_version == MQTTv50:
+        return [f"$share/{settings.share_group}/{f}" for f in filters]
+    return filters
+
+
+def build_batch(
+    messages: list[Inbound], rules: IngestRules, directory: MeterDirectory, worker_id: str
+) -> WriteBatch:
+    """Route, decode and validate a list of messages into one write batch (CPU only)."""
+    batch = WriteBatch(received_at=datetime.now(UTC), worker_id=worker_id)
+    meter_ids = {r[0] for m in messages if not isinstance(r := route(m.topic, rules.topic_prefix), Rejection)}
+    known = directory.known(meter_ids)
+    for message in messages:
+        routed = route(message.topic, rules.topic_prefix)
+        meter_id = None if isinstance(routed, Rejection) else routed[0]
+        is_known = meter_id in known
+        outcome = process_message(message, rules, is_known)
+        batch.readings.extend(outcome.readings)
+        batch.events.extend(outcome.events)
+        batch.dead_letters.extend(outcome.dead_letters)
+        if outcome.status is not None:
+            batch.statuses.append(outcome.status)
+        if meter_id is not None and not is_known and not outcome.dead_letters[:1]:
+            batch.new_meters.add(meter_id)
+        if meter_id is not None and is_known and outcome.events:
+            batch.seen_meters.add(meter_id)
+    return batch
+
+
+@dataclass
+class IngestStats:
+    messages: int = 0
+    batches: int = 0
+    counters: Counter[str] = field(default_factory=Counter)
+
+    def add(self, result: WriteResult) -> None:
+        self.batches += 1
+        self.counters["accepted"] += result.inserted
+        self.counters["duplicate"] += result.duplicates
+        self.counters["conflict"] += result.conflicts
+        self.counters["rejected"] += result.dead_letters
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        mqtt_version: int = MQTTv50,
+        on_batch: Callable[[WriteResult], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.mqtt_version = mqtt_version
+        self.rules = rules_from_settings(settings)
+        self.writer = IngestWriter(engine)
+        self.directory = MeterDirectory(engine)
+        self.worker_id = settings.effective_worker_id
+        self.stats = IngestStats()
+        self.on_batch = on_batch
+        self._pending: list[Inbound] = []
+        self._committed: asyncio.Future[None] | None = None
+        self._wake = asyncio.Event()
+        self.connected = asyncio.Event()
+
+    async def _on_message(
+        self, client: Client, topic: str, payload: bytes, qos: int, properties: Any
+    ) -> int:
+        self._pending.append(Inbound(topic, payload, datetime.now(UTC)))
+        if self._committed is None:
+            self._committed = asyncio.get_running_loop().create_future()
+        committed = self._committed
+        if len(self._pending) >= self.settings.batch_max:
+            self._wake.set()
+        await asyncio.shield(committed)
+        return 0  # PUBACK "success", sent only now that the batch is committed
+
+    def _write(self, messages: list[Inbound]) -> WriteResult:
+        batch = build_batch(messages, self.rules, self.directory, self.worker_id)
+        result = self.writer.write(batch)
+        self.directory.remember(batch.new_meters)
+        return result
+
+    async def _flush_forever(self) -> None:
+        delay = self.settings.batch_ms / 1000
+        backoff = 0.5
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            if not self._pending:
+                continue
+            messages, self._pending = self._pending, []
+            committed, self._committed = self._committed, None
+            while True:
+                try:
+                    result = await asyncio.to_thread(self._write, messages)
+                    break
+                except Exception:
+                    # The database is unreachable or refused the batch: keep the messages
+                    # unacknowledged and try again; the broker holds everything else.
+                    log.exception("batch of %d messages not stored; retrying", len(messages))
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+            backoff = 0.5
+            self.stats.messages += len(messages)
+            self.stats.add(result)
+            if self.on_batch is not None:
+                self.on_batch(result)
+            if committed is not None and not committed.done():
+                committed.set_result(None)
+
+    async def _sweep_offline_forever(self) -> None:
+        while True:
+            await asyncio.sleep(min(60.0, self.settings.offline_after_seconds / 4))
+            try:
+                await asyncio.to_thread(
+                    mark_stale_meters_offline,
+                    self.engine,
+                    timedelta(seconds=self.settings.offline_after_seconds),
+                )
+            except Exception:
+                log.exception("offline sweep failed")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        address = parse_broker_url(self.settings.mqtt_url)
+        client = Client(
+            self.worker_id,
+            clean_session=False,
+            optimistic_acknowledgement=False,
+            session_expiry_interval=7 * 24 * 3600,
+            receive_maximum=65535,
+        )
+        client.on_message = self._on_message
+        client.on_connect = lambda *_: self.connected.set()
+        if address.username:
+            client.set_auth_credentials(address.username, address.password)
+        context = address.ssl_context(
+            self.settings.mqtt_ca_file, self.settings.mqtt_client_cert, self.settings.mqtt_client_key
+        )
+        tasks = [
+            asyncio.create_task(self._flush_forever()),
+            asyncio.create_task(self._sweep_offline_forever()),
+        ]
+        await client.connect(
+            address.host, address.port, ssl=context or False, version=self.mqtt_version, keepalive=30
+        )
+        for topic_filter in subscription_filters(self.settings, self.mqtt_version):
+            client.subscribe(topic_filter, qos=1)
+        log.info("ingest worker %s connected to %s:%s", self.worker_id, address.host, address.port)
+        started = time.monotonic()
+        try:
+            await stop.wait()
+        finally:
+            # Let an in-flight batch finish so that its messages are acknowledged.
+            deadline = time.monotonic() + 10
+            while (self._pending or self._committed) and time.monotonic() < deadline:
+                self._wake.set()
+                await asyncio.sleep(0.05)
+            await client.disconnect()
+            for task in tasks:
+                task.cancel()
+            log.info(
+                "ingest worker stopped after %.0f s: %d messages, %s",
+                time.monotonic() - started, self.stats.messages, dict(self.stats.counters),
+            )
+
+
+__all__ = ["IngestWorker", "MQTTv311", "MQTTv50", "build_batch", "rules_from_settings"]

@@ -1,0 +1,164 @@
+"""The native v1 JSON reading object of the MQTT device contract (docs/mqtt-contract.md).
+
+``decode`` turns one message body into readings and per-item rejections. It never raises on bad
+input: every problem comes back as a ``Rejection`` with a reason code, and the good items of a
+batch are kept even when some of its items are bad.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from meterhub.readings.model import MEASUREMENT_FIELDS, Reading, Rejection
+
+# Reason codes (also listed in docs/mqtt-contract.md)
+PAYLOAD_TOO_LARGE = "payload_too_large"
+MALFORMED_JSON = "malformed_json"
+WRONG_SHAPE = "wrong_shape"
+BATCH_TOO_LARGE = "batch_too_large"
+METER_MISMATCH = "meter_mismatch"
+MISSING_FIELD = "missing_field"
+WRONG_TYPE = "wrong_type"
+BAD_TIMESTAMP = "bad_timestamp"
+
+MAX_BATCH_ITEMS = 10_000
+_KNOWN_KEYS = frozenset({"ts", "seq", "import_kwh_by_tariff", "meter_id", *MEASUREMENT_FIELDS})
+# Epoch seconds outside 2000-01-01 .. 2100-01-01 are almost surely milliseconds or garbage.
+_EPOCH_MIN, _EPOCH_MAX = 946_684_800, 4_102_444_800
+
+
+@dataclass(slots=True)
+class ItemRejection:
+    index: int | None  # position in a batch; None when the whole message is refused
+    rejection: Rejection
+    raw: bytes
+
+
+@dataclass(slots=True)
+class Decoded:
+    readings: list[Reading] = field(default_factory=list)
+    rejections: list[ItemRejection] = field(default_factory=list)
+
+
+def parse_json(payload: bytes, max_bytes: int) -> tuple[Any, Rejection | None]:
+    if len(payload) > max_bytes:
+        return None, Rejection(
+            PAYLOAD_TOO_LARGE, f"payload of {len(payload)} bytes exceeds the {max_bytes} limit"
+        )
+    try:
+        return orjson.loads(payload), None
+    except orjson.JSONDecodeError as exc:
+        return None, Rejection(MALFORMED_JSON, f"not valid UTF-8 JSON: {exc}")
+
+
+def parse_ts(value: Any) -> datetime | Rejection:
+    """ISO 8601 with an offset, or epoch seconds; always returned in UTC."""
+    if isinstance(value, str):
+        try:
+            ts = datetime.fromisoformat(value)
+        except ValueError:
+            return Rejection(BAD_TIMESTAMP, f"ts {value[:40]!r} is not ISO 8601", "ts")
+        if ts.tzinfo is None:
+            # A local time without an offset is ambiguous across DST changes: refuse it.
+            return Rejection(BAD_TIMESTAMP, "ts has no UTC offset", "ts")
+        return ts.astimezone(UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or not _EPOCH_MIN <= value <= _EPOCH_MAX:
+            return Rejection(BAD_TIMESTAMP, f"epoch ts {value!r} is out of range", "ts")
+        return datetime.fromtimestamp(value, UTC)
+    return Rejection(BAD_TIMESTAMP, "ts must be an ISO 8601 string or epoch seconds", "ts")
+
+
+def _number(item: dict[str, Any], name: str) -> float | None | Rejection:
+    value = item.get(name)
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return Rejection(WRONG_TYPE, f"{name} must be a number, got {type(value).__name__}", name)
+
+
+def reading_from_item(meter_id: str, item: Any) -> Reading | Rejection:
+    if not isinstance(item, dict):
+        return Rejection(WRONG_SHAPE, "a reading must be a JSON object")
+    named = item.get("meter_id")
+    if named is not None and named != meter_id:
+        # A device may speak only for itself: the topic, which the broker's ACL ties to the
+        # credential, is authoritative.
+        return Rejection(METER_MISMATCH, f"payload names meter {str(named)[:64]!r}", "meter_id")
+    if "ts" not in item:
+        return Rejection(MISSING_FIELD, "ts is required", "ts")
+    ts = parse_ts(item["ts"])
+    if isinstance(ts, Rejection):
+        return ts
+    seq = item.get("seq")
+    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
+        return Rejection(WRONG_TYPE, "seq must be an integer", "seq")
+    values: dict[str, float | None] = {}
+    for name in MEASUREMENT_FIELDS:
+        number = _number(item, name)
+        if isinstance(number, Rejection):
+            return number
+        values[name] = number
+    by_tariff = item.get("import_kwh_by_tariff")
+    if by_tariff is not None:
+        if not isinstance(by_tariff, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in by_tariff.values()
+        ):
+            return Rejection(
+                WRONG_TYPE, "import_kwh_by_tariff must map tariff names to numbers",
+                "import_kwh_by_tariff",
+            )
+        by_tariff = {str(k): float(v) for k, v in by_tariff.items()}
+    extra = {k: v for k, v in item.items() if k not in _KNOWN_KEYS}
+    return Reading(
+        meter_id=meter_id,
+        ts=ts,
+        seq=seq,
+        import_kwh_by_tariff=by_tariff,
+        extra=extra,
+        **values,
+    )
+
+
+def decode(meter_id: str, payload: bytes, *, max_bytes: int = 256 * 1024) -> Decoded:
+    decoded = Decoded()
+    document, problem = parse_json(payload, max_bytes)
+    if problem is not None:
+        decoded.rejections.append(ItemRejection(None, problem, payload))
+        return decoded
+    if isinstance(document, dict) and "readings" in document:
+        items = document["readings"]
+        if not isinstance(items, list):
+            decoded.rejections.append(
+                ItemRejection(None, Rejection(WRONG_SHAPE, "readings must be a list"), payload)
+            )
+            return decoded
+        if len(items) > MAX_BATCH_ITEMS:
+            decoded.rejections.append(
+                ItemRejection(
+                    None,
+                    Rejection(BATCH_TOO_LARGE, f"{len(items)} readings exceed {MAX_BATCH_ITEMS}"),
+                    payload,
+                )
+            )
+            return decoded
+        batch = True
+    else:
+        items = [document]
+        batch = False
+    for index, item in enumerate(items):
+        result = reading_from_item(meter_id, item)
+        if isinstance(result, Rejection):
+            raw = orjson.dumps(item) if batch else payload
+            decoded.rejections.append(ItemRejection(index if batch else None, result, raw))
+        else:
+            decoded.readings.append(result)
+    return decoded

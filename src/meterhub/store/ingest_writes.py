@@ -1,0 +1,365 @@
+"""Batched writes of the ingest worker: readings, events, status, dead letters, counters.
+
+One call = one transaction. Readings are inserted with "do nothing on conflict"; a key that was
+already stored is then classified: the same values are a redelivery (a duplicate, nothing
+changes), different values are a conflict, kept as a ``reading_conflict`` event and never
+overwritten silently. On PostgreSQL readings go through COPY into a staging table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from meterhub.ingest.messages import DeadLetter, MeterEvent, StatusUpdate, event_id
+from meterhub.readings.model import Reading
+from meterhub.store import schema
+from meterhub.store.partitions import ensure_month_partitions, month_start
+
+READING_COLUMNS = (
+    "meter_id", "ts", "received_at", "seq", "import_kwh", "export_kwh", "import_kwh_by_tariff",
+    "power_w", "voltage_v", "current_a", "pf", "freq_hz", "extra", "quality", "flags",
+)  # fmt: skip
+_PG_TYPES = [
+    "text", "timestamptz", "timestamptz", "int8", "float8", "float8", "json",
+    "float8", "float8", "float8", "float8", "float8", "json", "text", "text",
+]  # fmt: skip
+_VALUE_FIELDS = (
+    "seq", "import_kwh", "export_kwh", "import_kwh_by_tariff", "power_w", "voltage_v",
+    "current_a", "pf", "freq_hz",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    received_at: datetime  # also marks which rows this batch inserted
+    readings: list[Reading] = field(default_factory=list)
+    events: list[MeterEvent] = field(default_factory=list)
+    statuses: list[StatusUpdate] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    new_meters: set[str] = field(default_factory=set)
+    seen_meters: set[str] = field(default_factory=set)
+    worker_id: str = "meterhub-ingest"
+
+
+@dataclass(slots=True)
+class WriteResult:
+    inserted: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    events: int = 0
+    dead_letters: int = 0
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _row(reading: Reading, received_at: datetime) -> tuple[Any, ...]:
+    return (
+        reading.meter_id, reading.ts, received_at, reading.seq, reading.import_kwh,
+        reading.export_kwh, _json(reading.import_kwh_by_tariff), reading.power_w,
+        reading.voltage_v, reading.current_a, reading.pf, reading.freq_hz,
+        _json(reading.extra or None), "actual", "",
+    )  # fmt: skip
+
+
+def _values(reading: Reading) -> dict[str, Any]:
+    return {name: getattr(reading, name) for name in _VALUE_FIELDS}
+
+
+def _stored_values(row: Any) -> dict[str, Any]:
+    values = {name: getattr(row, name) for name in _VALUE_FIELDS}
+    by_tariff = values["import_kwh_by_tariff"]
+    if isinstance(by_tariff, str):
+        values["import_kwh_by_tariff"] = orjson.loads(by_tariff)
+    return values
+
+
+def conflict_event(reading: Reading, stored: dict[str, Any], at: datetime) -> MeterEvent:
+    received = _values(reading)
+    payload = {"ts": reading.ts.isoformat(), "stored": stored, "received": received}
+    body = orjson.dumps(received, option=orjson.OPT_SORT_KEYS)
+    return MeterEvent(
+        meter_id=reading.meter_id,
+        id=event_id(reading.meter_id, reading.ts, "reading_conflict", body),
+        ts=reading.ts,
+        type="reading_conflict",
+        source="platform",
+        payload=payload,
+        received_at=at,
+    )
+
+
+def _dedupe(readings: Sequence[Reading], at: datetime) -> tuple[list[Reading], int, list[MeterEvent]]:
+    """Collapse repeats of a key inside one batch: the first arrival is kept."""
+    first: dict[tuple[str, datetime], Reading] = {}
+    duplicates = 0
+    conflicts: list[MeterEvent] = []
+    for reading in readings:
+        key = (reading.meter_id, reading.ts)
+        kept = first.get(key)
+        if kept is None:
+            first[key] = reading
+        elif kept.same_values(reading):
+            duplicates += 1
+        else:
+            conflicts.append(conflict_event(reading, _values(kept), at))
+    return list(first.values()), duplicates, conflicts
+
+
+class IngestWriter:
+    """Writes batches to one database; keeps the cache of partitions it has ensured."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+        self._months: set[datetime] = set()
+
+    def write(self, batch: WriteBatch) -> WriteResult:
+        result = WriteResult()
+        unique, duplicates, conflicts = _dedupe(batch.readings, batch.received_at)
+        result.duplicates = duplicates
+        with self.engine.begin() as conn:
+            if batch.new_meters:
+                self._register_meters(conn, batch.new_meters, batch.received_at)
+            if unique:
+                inserted, more_dupes, more_conflicts = self._insert_readings(conn, unique, batch)
+                result.inserted = inserted
+                result.duplicates += more_dupes
+                conflicts.extend(more_conflicts)
+                self._queue_interval_work(conn, unique, batch.received_at)
+            result.conflicts = len(conflicts)
+            events = [*batch.events, *conflicts, *self._status(conn, batch)]
+            events.extend(self._seen(conn, batch))
+            result.events = self._insert_events(conn, events)
+            if batch.dead_letters:
+                conn.execute(insert(schema.dead_letters), [_dead_row(d) for d in batch.dead_letters])
+                result.dead_letters = len(batch.dead_letters)
+            add_counters(conn, batch.worker_id, counter_deltas(batch, result), batch.received_at)
+        return result
+
+    # -- readings -------------------------------------------------------------------------
+
+    def _insert_readings(
+        self, conn: Connection, readings: list[Reading], batch: WriteBatch
+    ) -> tuple[int, int, list[MeterEvent]]:
+        if self.postgres:
+            inserted = self._copy_readings(conn, readings, batch)
+        else:
+            stmt = sqlite.insert(schema.readings).on_conflict_do_nothing()
+            rows = [dict(zip(READING_COLUMNS, _row(r, batch.received_at), strict=True)) for r in readings]
+            for row in rows:
+                for name in ("import_kwh_by_tariff", "extra"):
+                    if row[name] is not None:
+                        row[name] = orjson.loads(row[name])
+            inserted = conn.execute(stmt, rows).rowcount
+        if inserted == len(readings):
+            return inserted, 0, []
+        return (inserted, *self._classify_existing(conn, readings, batch.received_at))
+
+    def _copy_readings(self, conn: Connection, readings: list[Reading], batch: WriteBatch) -> int:
+        months = {month_start(r.ts) for r in readings} - self._months
+        if months:
+            ensure_month_partitions(conn, "readings", months)
+            ensure_month_partitions(conn, "intervals", months)
+            self._months |= months
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS staging_readings "
+                "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            columns = ", ".join(f'"{c}"' for c in READING_COLUMNS)
+            with cur.copy(f"COPY staging_readings ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_PG_TYPES)
+                at = batch.received_at
+                for reading in readings:
+                    copy.write_row(_row(reading, at))
+            cur.execute(
+                f"INSERT INTO readings ({columns}) SELECT {columns} FROM staging_readings "
+                "ON CONFLICT DO NOTHING"
+            )
+            inserted = cur.rowcount
+            if inserted == len(readings):
+                cur.execute("TRUNCATE staging_readings")
+            return inserted
+
+    def _classify_existing(
+        self, conn: Connection, readings: list[Reading], at: datetime
+    ) -> tuple[int, list[MeterEvent]]:
+        """Rows not inserted hit an existing key: a redelivery (same values) or a conflict."""
+        by_key = {(r.meter_id, r.ts): r for r in readings}
+        table = schema.readings
+        duplicates = 0
+        conflicts: list[MeterEvent] = []
+        meter_ids = sorted({r.meter_id for r in readings})
+        low = min(r.ts for r in readings)
+        high = max(r.ts for r in readings)
+        rows = conn.execute(
+            select(table).where(
+                table.c.meter_id.in_(meter_ids),
+                table.c.ts.between(low, high),
+                table.c.received_at != at,
+            )
+        )
+        for row in rows:
+            ts = row.ts if row.ts.tzinfo else row.ts.replace(tzinfo=low.tzinfo)
+            reading = by_key.get((row.meter_id, ts))
+            if reading is None:
+                continue
+            stored = _stored_values(row)
+            if stored == _values(reading):
+                duplicates += 1
+            else:
+                conflicts.append(conflict_event(reading, stored, at))
+        if self.postgres:
+            conn.exec_driver_sql("TRUNCATE staging_readings")
+        return duplicates, conflicts
+
+    def _queue_interval_work(self, conn: Connection, readings: list[Reading], at: datetime) -> None:
+        spans: dict[str, tuple[datetime, datetime]] = {}
+        for r in readings:
+            span = spans.get(r.meter_id)
+            if span is None:
+                spans[r.meter_id] = (r.ts, r.ts)
+            elif r.ts < span[0]:
+                spans[r.meter_id] = (r.ts, span[1])
+            elif r.ts > span[1]:
+                spans[r.meter_id] = (span[0], r.ts)
+        rows = [{"meter_id": m, "from_ts": a, "to_ts": b, "queued_at": at} for m, (a, b) in spans.items()]
+        dialect = postgresql if self.postgres else sqlite
+        stmt = dialect.insert(schema.interval_work)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["meter_id"],
+            set_={
+                "from_ts": func.min(schema.interval_work.c.from_ts, stmt.excluded.from_ts)
+                if not self.postgres
+                else func.least(schema.interval_work.c.from_ts, stmt.excluded.from_ts),
+                "to_ts": func.max(schema.interval_work.c.to_ts, stmt.excluded.to_ts)
+                if not self.postgres
+                else func.greatest(schema.interval_work.c.to_ts, stmt.excluded.to_ts),
+            },
+        )
+        conn.execute(stmt, rows)
+
+    # -- meters, status, events ------------------------------------------------------------
+
+    def _register_meters(self, conn: Connection, meter_ids: Iterable[str], at: datetime) -> None:
+        dialect = postgresql if self.postgres else sqlite
+        stmt = dialect.insert(schema.meters).on_conflict_do_nothing()
+        conn.execute(
+            stmt, [{"id": m, "status": "auto_registered", "created_at": at} for m in sorted(meter_ids)]
+        )
+
+    def _status(self, conn: Connection, batch: WriteBatch) -> list[MeterEvent]:
+        events: list[MeterEvent] = []
+        meters = schema.meters
+        for status in batch.statuses:
+            previous = conn.execute(
+                select(meters.c.online).where(meters.c.id == status.meter_id)
+            ).scalar_one_or_none()
+            values: dict[str, Any] = {"status_payload": status.payload, "last_seen_at": status.received_at}
+            if status.firmware is not None:
+                values["firmware"] = status.firmware
+            if status.online is not None:
+                values["online"] = status.online
+                if previous is not status.online:
+                    values["online_changed_at"] = status.received_at
+                    events.append(_online_event(status.meter_id, status.online, status.received_at))
+            conn.execute(update(meters).where(meters.c.id == status.meter_id).values(**values))
+        return events
+
+    def _seen(self, conn: Connection, batch: WriteBatch) -> list[MeterEvent]:
+        """Readings prove a meter is alive: refresh last-seen and flip offline meters online."""
+        seen = sorted({r.meter_id for r in batch.readings} | batch.seen_meters)
+        if not seen:
+            return []
+        meters = schema.meters
+        at = batch.received_at
+        came_back = conn.execute(
+            update(meters)
+            .where(meters.c.id.in_(seen), meters.c.online.is_not(True))
+            .values(online=True, online_changed_at=at, last_seen_at=at)
+            .returning(meters.c.id)
+        ).scalars().all()
+        conn.execute(update(meters).where(meters.c.id.in_(seen)).values(last_seen_at=at))
+        return [_online_event(m, True, at) for m in came_back]
+
+    def _insert_events(self, conn: Connection, events: list[MeterEvent]) -> int:
+        if not events:
+            return 0
+        dialect = postgresql if self.postgres else sqlite
+        stmt = dialect.insert(schema.events).on_conflict_do_nothing()
+        rows = [
+            {
+                "meter_id": e.meter_id, "id": e.id, "ts": e.ts, "type": e.type,
+                "source": e.source, "payload": e.payload, "received_at": e.received_at,
+            }  # fmt: skip
+            for e in events
+        ]
+        return conn.execute(stmt, rows).rowcount
+
+
+def counter_deltas(batch: WriteBatch, result: WriteResult) -> dict[tuple[str, str], int]:
+    deltas: dict[tuple[str, str], int] = {}
+    for outcome, reason, count in (
+        ("accepted", "reading", result.inserted),
+        ("accepted", "event", len(batch.events)),
+        ("accepted", "status", len(batch.statuses)),
+        ("duplicate", "reading", result.duplicates),
+        ("conflict", "reading", result.conflicts),
+    ):
+        if count:
+            deltas[(outcome, reason)] = count
+    for dead in batch.dead_letters:
+        key = ("rejected", dead.reason_code)
+        deltas[key] = deltas.get(key, 0) + 1
+    return deltas
+
+
+def _online_event(meter_id: str, online: bool, at: datetime) -> MeterEvent:
+    type_ = "online" if online else "offline"
+    return MeterEvent(
+        meter_id=meter_id,
+        id=event_id(meter_id, at, type_, b""),
+        ts=at,
+        type=type_,
+        source="platform",
+        payload={},
+        received_at=at,
+    )
+
+
+def _dead_row(dead: DeadLetter) -> dict[str, Any]:
+    return {
+        "received_at": dead.received_at, "topic": dead.topic, "meter_id": dead.meter_id,
+        "payload": dead.payload, "reason_code": dead.reason_code, "message": dead.message,
+    }  # fmt: skip
+
+
+def add_counters(conn: Connection, worker_id: str, deltas: dict[tuple[str, str], int], at: datetime) -> None:
+    if not deltas:
+        return
+    table = schema.ingest_counters
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["worker_id", "outcome", "reason"],
+        set_={"count": table.c.count + stmt.excluded["count"], "updated_at": stmt.excluded.updated_at},
+    )
+    conn.execute(
+        stmt,
+        [
+            {"worker_id": worker_id, "outcome": o, "reason": r, "count": n, "updated_at": at}
+            for (o, r), n in sorted(deltas.items())
+        ],
+    )
+
