@@ -11,16 +11,16 @@ Two kinds of rule:
 Reason codes of ``check_reading`` (a ``Rejection``; checked in this order, fields in
 ``MEASUREMENT_FIELDS`` order followed by ``import_kwh_by_tariff``):
 
-===================== =======================================================================
-code                  meaning
-===================== =======================================================================
-``ts_in_future``      ``ts`` is later than ``now + max_future`` (meter clock runs ahead)
-``ts_too_old``        ``ts`` is earlier than ``now - max_age`` (past the late-data horizon)
-``no_measurement``    none of ``import_kwh``, ``export_kwh``, ``power_w`` is present
-``non_finite``        NaN or infinity in a numeric field, ``field`` names it
-``negative_register`` an energy register below zero, ``field`` names it
+====================== ======================================================================
+code                   meaning
+====================== ======================================================================
+``ts_in_future``       ``ts`` is later than ``now + max_future`` (meter clock runs ahead)
+``ts_too_old``         ``ts`` is earlier than ``now - max_age`` (past the late-data horizon)
+``no_measurement``     none of ``import_kwh``, ``export_kwh``, ``power_w`` is present
+``non_finite``         NaN or infinity in a numeric field, ``field`` names it
+``negative_register``  an energy register below zero, ``field`` names it
 ``value_out_of_range`` a value outside its physical bounds, ``field`` names it
-===================== =======================================================================
+====================== ======================================================================
 
 Flags of ``assess_sequence`` (an ``Assessment`` per reading):
 
@@ -44,6 +44,9 @@ flag                          meaning and effect
 
 After a glitch or a spike the next delta is computed against the last trusted register, so that
 a dip and recovery (100 -> 99.5 -> 100.2) yields 0.2 kWh, not 0.7.
+
+A rollover counts ``(max - prev) + new``: a register that wraps from 99999.999 to 0.000 advanced
+one count more than that (0.001 kWh), which is far inside any meter's accuracy class.
 """
 
 from __future__ import annotations
