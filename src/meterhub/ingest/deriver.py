@@ -60,7 +60,12 @@ class IntervalDeriver:
             )
             # Intervals before the reading preceding the new data are unchanged by it and were
             # computed with more context before: keep them.
+            # A new reading's step may reach back past a suspect neighbour to the last trusted
+            # register (``step.since``): recompute from the earliest such point.
             anchor = window.readings[max(window.first_new - 1, 0)].ts
+            for assessment in assessments[window.first_new :]:
+                if assessment.step is not None and assessment.step.since < anchor:
+                    anchor = assessment.step.since
             keep_from = slot_start(anchor, self.interval)
             fresh = [i for i in intervals if i.start >= keep_from]
             if fresh:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -111,6 +112,9 @@ class IngestWorker:
         self._committed: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
         self.connected = asyncio.Event()
+        # Set (thread-safely) once the broker has acknowledged every subscription.
+        self.subscribed = threading.Event()
+        self._subscriptions_pending = 0
 
     async def _on_message(
         self, client: Client, topic: str, payload: bytes, qos: int, properties: Any
@@ -123,6 +127,12 @@ class IngestWorker:
             self._wake.set()
         await asyncio.shield(committed)
         return 0  # PUBACK "success", sent only now that the batch is committed
+
+    def _on_subscribe(self, client: Client, mid: int, qos: Any, properties: Any) -> None:
+        self._subscriptions_pending -= 1
+        if self._subscriptions_pending <= 0 and not self.subscribed.is_set():
+            self.subscribed.set()
+            log.info("ingest worker %s subscribed", self.worker_id)
 
     def _write(self, messages: list[Inbound]) -> WriteResult:
         batch = build_batch(messages, self.rules, self.directory, self.worker_id)
@@ -184,6 +194,7 @@ class IngestWorker:
         )
         client.on_message = self._on_message
         client.on_connect = lambda *_: self.connected.set()
+        client.on_subscribe = self._on_subscribe
         if address.username:
             client.set_auth_credentials(address.username, address.password)
         context = address.ssl_context(
@@ -196,7 +207,9 @@ class IngestWorker:
         await client.connect(
             address.host, address.port, ssl=context or False, version=self.mqtt_version, keepalive=30
         )
-        for topic_filter in subscription_filters(self.settings, self.mqtt_version):
+        filters = subscription_filters(self.settings, self.mqtt_version)
+        self._subscriptions_pending = len(filters)
+        for topic_filter in filters:
             client.subscribe(topic_filter, qos=1)
         log.info("ingest worker %s connected to %s:%s", self.worker_id, address.host, address.port)
         started = time.monotonic()
