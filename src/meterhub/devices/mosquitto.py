@@ -101,8 +101,8 @@ def acl_file_text(topic_prefix: str = "meters") -> str:
     lines += [f"pattern read {p}/%u/{suffix}" for suffix in METER_READ_SUFFIXES]
     lines += [
         "",
-        "# Ingest workers subscribe with $share/<group>/...; Mosquitto checks the filter without",
-        "# the $share/<group>/ prefix.",
+        "# Ingest workers subscribe with $share/<group>/...: the read rules below are applied to",
+        "# the topic of each delivered message, so the $share prefix needs no rule of its own.",
         f"user {INGEST_ACCOUNT}",
     ]
     lines += [f"topic read {p}/+/{suffix}" for suffix in METER_WRITE_SUFFIXES]
