@@ -29,6 +29,9 @@ def _logging(level: str = "INFO") -> None:
         level=level,
         format='{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
     )
+    # The MQTT libraries log every packet and state change at INFO: keep their warnings only.
+    for chatty in ("gmqtt", "amqtt", "transitions", "alembic", "uvicorn.access"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 @db_app.command("upgrade")

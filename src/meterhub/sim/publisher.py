@@ -28,6 +28,7 @@ class MqttPublisher:
         client_id: str = "",
         max_queued: int = 5000,
         connect_timeout_s: float = 10.0,
+        mqtt_v5: bool = True,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts"):
@@ -37,7 +38,10 @@ class MqttPublisher:
         self.max_queued = max_queued
         self.connect_timeout_s = connect_timeout_s
         self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            # The demo's embedded broker (amqtt) speaks MQTT 3.1.1 only.
+            protocol=mqtt.MQTTv5 if mqtt_v5 else mqtt.MQTTv311,
         )
         if parts.username:
             self._client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
