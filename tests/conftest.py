@@ -22,7 +22,7 @@ from meterhub.config import Settings
 from meterhub.store.db import make_engine
 from meterhub.store.migrate import upgrade
 
-# Wall-clock deadlines make property tests flaky on a noisy 2-core machine; behaviour is what we test.
+# Wall-clock deadlines make property tests flaky on a noisy 2-core machine; we test behaviour.
 settings.register_profile(
     "meterhub", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=200
 )
@@ -161,11 +161,13 @@ def publish_all(
 ) -> None:
     """Publish and wait until the broker has acknowledged every message (QoS 1)."""
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or uuid.uuid4().hex,
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id or uuid.uuid4().hex,
         protocol=mqtt.MQTTv5,
-    )  # fmt: skip
+    )
     client.connect(host, port)
     client.loop_start()
     try:
@@ -177,7 +179,9 @@ def publish_all(
         client.disconnect()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -116,9 +116,14 @@ def demo(
 
     _logging()
     options = DemoOptions(
-        meters=meters, speed=speed, history=history, web_port=port, data_dir=data_dir,
-        duration=duration, seed=seed,
-    )  # fmt: skip
+        meters=meters,
+        speed=speed,
+        history=history,
+        web_port=port,
+        data_dir=data_dir,
+        duration=duration,
+        seed=seed,
+    )
 
     async def main() -> None:
         await run_demo(options, await _until_signal())
@@ -133,7 +138,9 @@ def export_command(
     meter: Annotated[str | None, typer.Option(help="one meter id")] = None,
     start: Annotated[datetime | None, typer.Option("--from", help="ISO 8601 with offset")] = None,
     end: Annotated[datetime | None, typer.Option("--to", help="ISO 8601 with offset")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="file; default stdout")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file; default stdout")
+    ] = None,
 ) -> None:
     """Export readings, intervals, events or rejected messages as CSV or Parquet."""
     from meterhub.store.export import export
@@ -144,13 +151,21 @@ def export_command(
             raise typer.Exit(2)
     engine = make_engine(get_settings().database_url)
     if output is None:
-        count = export(engine, kind, sys.stdout.buffer, file_format=file_format, meter_id=meter,
-                       start=start, end=end)  # fmt: skip
+        count = export(
+            engine,
+            kind,
+            sys.stdout.buffer,
+            file_format=file_format,
+            meter_id=meter,
+            start=start,
+            end=end,
+        )
         sys.stdout.buffer.flush()
     else:
         with output.open("wb") as handle:
-            count = export(engine, kind, handle, file_format=file_format, meter_id=meter,
-                           start=start, end=end)  # fmt: skip
+            count = export(
+                engine, kind, handle, file_format=file_format, meter_id=meter, start=start, end=end
+            )
     typer.echo(f"{count} {kind} rows exported", err=True)
 
 

@@ -65,11 +65,15 @@ def register_fleet(engine: Engine, fleet: Fleet, at: datetime) -> int:
             insert(schema.transformers),
             [
                 {
-                    "id": t.transformer_id, "feeder_id": t.feeder_id, "name": t.transformer_id,
-                    "capacity_kva": t.rating_kva, "main_meter_id": fleet.meters[t.main].meter_id,
-                    "latitude": fleet.meters[t.main].lat, "longitude": fleet.meters[t.main].lon,
+                    "id": t.transformer_id,
+                    "feeder_id": t.feeder_id,
+                    "name": t.transformer_id,
+                    "capacity_kva": t.rating_kva,
+                    "main_meter_id": fleet.meters[t.main].meter_id,
+                    "latitude": fleet.meters[t.main].lat,
+                    "longitude": fleet.meters[t.main].lon,
                     "created_at": at,
-                }  # fmt: skip
+                }
                 for t in fleet.transformers
             ],
         )
@@ -77,8 +81,12 @@ def register_fleet(engine: Engine, fleet: Fleet, at: datetime) -> int:
         conn.execute(
             insert(schema.consumers),
             [
-                {"id": f"C-{m.meter_id}", "name": f"Consumer of {m.meter_id}",
-                 "tariff_category": "domestic", "created_at": at}  # fmt: skip
+                {
+                    "id": f"C-{m.meter_id}",
+                    "name": f"Consumer of {m.meter_id}",
+                    "tariff_category": "domestic",
+                    "created_at": at,
+                }
                 for m in consumers
             ],
         )
@@ -88,12 +96,15 @@ def register_fleet(engine: Engine, fleet: Fleet, at: datetime) -> int:
                 {
                     "id": m.meter_id,
                     "consumer_id": f"C-{m.meter_id}" if m.kind == "consumer" else None,
-                    "transformer_id": m.transformer_id, "feeder_id": m.feeder_id,
+                    "transformer_id": m.transformer_id,
+                    "feeder_id": m.feeder_id,
                     "role": "consumer" if m.kind == "consumer" else "transformer_main",
-                    "latitude": m.lat, "longitude": m.lon,
+                    "latitude": m.lat,
+                    "longitude": m.lon,
                     "sanctioned_load_kw": m.sanctioned_load_kw,
-                    "phase": 3 if m.phase == "ABC" else 1, "created_at": at,
-                }  # fmt: skip
+                    "phase": 3 if m.phase == "ABC" else 1,
+                    "created_at": at,
+                }
                 for m in fleet.meters
             ],
         )
@@ -122,11 +133,17 @@ async def run_demo(options: DemoOptions, stop: asyncio.Event) -> None:
     now = datetime.now(UTC)
     history_s = parse_span(options.history) if options.history not in ("", "0") else 0
     sim_options = SimOptions(
-        meters=options.meters, interval_s=900, speed=options.speed, history_s=history_s,
-        seed=options.seed, start=now - timedelta(hours=1), duration_s=options.duration,
-        timezone=options.timezone, centre=(27.7172, 85.3240),
+        meters=options.meters,
+        interval_s=900,
+        speed=options.speed,
+        history_s=history_s,
+        seed=options.seed,
+        start=now - timedelta(hours=1),
+        duration_s=options.duration,
+        timezone=options.timezone,
+        centre=(27.7172, 85.3240),
         scenario=Scenario(theft_rate=0.03, outage_rate=0.01, bad_data_rate=0.002),
-    )  # fmt: skip
+    )
     fleet = SimEngine(sim_options, resolve_start(sim_options, now)).fleet
     registered = register_fleet(engine, fleet, now)
     log.info("registered %d meters", registered)
@@ -150,14 +167,17 @@ async def run_demo(options: DemoOptions, stop: asyncio.Event) -> None:
     sim_thread.start()
 
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, engine), host="127.0.0.1", port=web_port, log_level="warning")
+        uvicorn.Config(
+            create_app(settings, engine), host="127.0.0.1", port=web_port, log_level="warning"
+        )
     )
     tasks.append(asyncio.create_task(server.serve()))
     print(
         f"\nmeterhub demo is running\n"
         f"  web app      http://127.0.0.1:{web_port}/\n"
         f"  API docs     http://127.0.0.1:{web_port}/api/docs\n"
-        f"  MQTT broker  mqtt://127.0.0.1:{broker_port}  (topics {settings.topic_prefix}/<meter>/...)\n"
+        f"  MQTT broker  mqtt://127.0.0.1:{broker_port}"
+        f"  (topics {settings.topic_prefix}/<meter>/...)\n"
         f"  database     {database_url}\n"
         f"  fleet        {len(fleet.meters)} meters, {options.history} of history, "
         f"then {options.speed:g}x time-lapse\n"

@@ -21,7 +21,9 @@ def free_port() -> int:
 
 def broker_config(port: int) -> dict[str, Any]:
     return {
-        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}", "max_connections": 1000}},
+        "listeners": {
+            "default": {"type": "tcp", "bind": f"127.0.0.1:{port}", "max_connections": 1000}
+        },
         "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
     }
 

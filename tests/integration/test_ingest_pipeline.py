@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from conftest import WorkerThread, count_rows, publish_all, wait_until
 from sqlalchemy import Engine, insert, select, text
 
+from conftest import WorkerThread, count_rows, publish_all, wait_until
 from meterhub.config import Settings
 from meterhub.store import schema
 
@@ -37,7 +37,10 @@ def register(engine: Engine, *meter_ids: str, sanctioned_load_kw: float = 5.0) -
     with engine.begin() as conn:
         conn.execute(
             insert(schema.meters),
-            [{"id": m, "sanctioned_load_kw": sanctioned_load_kw, "created_at": now} for m in meter_ids],
+            [
+                {"id": m, "sanctioned_load_kw": sanctioned_load_kw, "created_at": now}
+                for m in meter_ids
+            ],
         )
 
 
@@ -54,13 +57,17 @@ def test_published_readings_are_stored_with_intervals(
     any_engine: Engine, mqtt_broker: tuple[str, int], topic_prefix: str
 ) -> None:
     register(any_engine, "M-1")
-    batch = {"readings": [reading(BASE + timedelta(minutes=15 * i), 100 + 0.25 * i) for i in range(9)]}
+    batch = {
+        "readings": [reading(BASE + timedelta(minutes=15 * i), 100 + 0.25 * i) for i in range(9)]
+    }
     with WorkerThread(settings_for(any_engine, topic_prefix, mqtt_broker[1]), any_engine):
         publish_all(*mqtt_broker, [msg(topic_prefix, "M-1", batch)])
         wait_until(lambda: count_rows(any_engine, "intervals") == 8, what="8 intervals")
     assert count_rows(any_engine, "readings") == 9
     with any_engine.connect() as conn:
-        energies = conn.execute(text("SELECT import_kwh FROM intervals ORDER BY start")).scalars().all()
+        energies = (
+            conn.execute(text("SELECT import_kwh FROM intervals ORDER BY start")).scalars().all()
+        )
         qualities = set(conn.execute(text("SELECT quality FROM intervals")).scalars())
     # 9 readings 15 minutes apart, +0.25 kWh each: 8 intervals of 0.25 kWh
     assert energies == pytest.approx([0.25] * 8)
@@ -76,9 +83,7 @@ def test_redelivered_message_changes_nothing(
         publish_all(*mqtt_broker, [one])
         wait_until(lambda: count_rows(any_engine, "readings") == 1, what="first copy")
         publish_all(*mqtt_broker, [one, one])
-        wait_until(
-            lambda: _counter(any_engine, "duplicate") == 2, what="two duplicates counted"
-        )
+        wait_until(lambda: _counter(any_engine, "duplicate") == 2, what="two duplicates counted")
     assert count_rows(any_engine, "readings") == 1
     assert count_rows(any_engine, "events", "WHERE type = 'reading_conflict'") == 0
 
@@ -117,12 +122,16 @@ def test_out_of_order_arrival_gives_the_same_intervals(
             publish_all(*mqtt_broker, [msg(topic_prefix, "M-1", item)])
         wait_until(lambda: count_rows(any_engine, "readings") == 8, what="all readings")
         wait_until(
-            lambda: count_rows(any_engine, "intervals") == 7
-            and count_rows(any_engine, "interval_work") == 0,
+            lambda: (
+                count_rows(any_engine, "intervals") == 7
+                and count_rows(any_engine, "interval_work") == 0
+            ),
             what="intervals recomputed",
         )
     with any_engine.connect() as conn:
-        energies = conn.execute(text("SELECT import_kwh FROM intervals ORDER BY start")).scalars().all()
+        energies = (
+            conn.execute(text("SELECT import_kwh FROM intervals ORDER BY start")).scalars().all()
+        )
     # register i*i*0.1: interval i holds ((i+1)^2 - i^2) * 0.1 = (2i+1) * 0.1
     assert energies == pytest.approx([(2 * i + 1) * 0.1 for i in range(7)])
 
@@ -132,20 +141,28 @@ def test_late_reading_in_a_gap_replaces_estimates(
 ) -> None:
     register(any_engine, "M-1")
     with WorkerThread(settings_for(any_engine, topic_prefix, mqtt_broker[1]), any_engine):
-        publish_all(*mqtt_broker, [
-            msg(topic_prefix, "M-1", reading(BASE, 10.0)),
-            msg(topic_prefix, "M-1", reading(BASE + timedelta(hours=1), 14.0)),
-        ])  # fmt: skip
+        publish_all(
+            *mqtt_broker,
+            [
+                msg(topic_prefix, "M-1", reading(BASE, 10.0)),
+                msg(topic_prefix, "M-1", reading(BASE + timedelta(hours=1), 14.0)),
+            ],
+        )
         wait_until(lambda: count_rows(any_engine, "intervals") == 4, what="estimated intervals")
         assert count_rows(any_engine, "intervals", "WHERE quality = 'estimated'") == 4
-        late = [reading(BASE + timedelta(minutes=m), kwh) for m, kwh in ((15, 10.5), (30, 12.0), (45, 13.0))]
+        late = [
+            reading(BASE + timedelta(minutes=m), kwh)
+            for m, kwh in ((15, 10.5), (30, 12.0), (45, 13.0))
+        ]
         publish_all(*mqtt_broker, [msg(topic_prefix, "M-1", {"readings": late})])
         wait_until(
             lambda: count_rows(any_engine, "intervals", "WHERE quality = 'actual'") == 4,
             what="actual intervals",
         )
     with any_engine.connect() as conn:
-        energies = conn.execute(text("SELECT import_kwh FROM intervals ORDER BY start")).scalars().all()
+        energies = (
+            conn.execute(text("SELECT import_kwh FROM intervals ORDER BY start")).scalars().all()
+        )
     assert energies == pytest.approx([0.5, 1.5, 1.0, 1.0])
 
 
@@ -167,7 +184,10 @@ def test_hostile_payloads_are_dead_lettered_and_good_ones_around_them_stored(
     any_engine: Engine, mqtt_broker: tuple[str, int], topic_prefix: str
 ) -> None:
     register(any_engine, "M-1")
-    good = [msg(topic_prefix, "M-1", reading(BASE + timedelta(minutes=15 * i), 1.0 + i)) for i in range(11)]
+    good = [
+        msg(topic_prefix, "M-1", reading(BASE + timedelta(minutes=15 * i), 1.0 + i))
+        for i in range(11)
+    ]
     messages: list[tuple[str, bytes]] = []
     for index, (payload, _) in enumerate(HOSTILE):
         messages.append(good[index])
@@ -176,14 +196,19 @@ def test_hostile_payloads_are_dead_lettered_and_good_ones_around_them_stored(
     with WorkerThread(settings_for(any_engine, topic_prefix, mqtt_broker[1]), any_engine):
         publish_all(*mqtt_broker, messages)
         wait_until(
-            lambda: count_rows(any_engine, "dead_letters") == len(HOSTILE)
-            and count_rows(any_engine, "readings") == 11,
+            lambda: (
+                count_rows(any_engine, "dead_letters") == len(HOSTILE)
+                and count_rows(any_engine, "readings") == 11
+            ),
             what="all messages handled",
         )
     with any_engine.connect() as conn:
         rows = conn.execute(
-            select(schema.dead_letters.c.reason_code, schema.dead_letters.c.payload,
-                   schema.dead_letters.c.message).order_by(schema.dead_letters.c.id)  # fmt: skip
+            select(
+                schema.dead_letters.c.reason_code,
+                schema.dead_letters.c.payload,
+                schema.dead_letters.c.message,
+            ).order_by(schema.dead_letters.c.id)
         ).all()
     assert [r.reason_code for r in rows] == [code for _, code in HOSTILE]
     assert all(r.message for r in rows)
@@ -218,10 +243,14 @@ def test_events_are_stored_once_and_status_sets_online_state(
     register(any_engine, "M-1")
     tamper = msg(topic_prefix, "M-1", {"ts": BASE.isoformat(), "type": "cover_open"}, "events")
     with WorkerThread(settings_for(any_engine, topic_prefix, mqtt_broker[1]), any_engine):
-        publish_all(*mqtt_broker, [
-            tamper, tamper,
-            msg(topic_prefix, "M-1", {"online": True, "fw": "1.4.2"}, "status"),
-        ])  # fmt: skip
+        publish_all(
+            *mqtt_broker,
+            [
+                tamper,
+                tamper,
+                msg(topic_prefix, "M-1", {"online": True, "fw": "1.4.2"}, "status"),
+            ],
+        )
         wait_until(lambda: _online(any_engine, "M-1") is True, what="online")
         # the broker publishes the last will when the meter drops off
         publish_all(*mqtt_broker, [msg(topic_prefix, "M-1", {"online": False}, "status")])
@@ -244,6 +273,7 @@ def _online(engine: Engine, meter_id: str) -> bool | None:
 def _counter(engine: Engine, outcome: str) -> int:
     with engine.connect() as conn:
         value = conn.execute(
-            text("SELECT coalesce(sum(count), 0) FROM ingest_counters WHERE outcome = :o"), {"o": outcome}
+            text("SELECT coalesce(sum(count), 0) FROM ingest_counters WHERE outcome = :o"),
+            {"o": outcome},
         ).scalar_one()
     return int(value)

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from conftest import ROOT, count_rows, publish_all, wait_until
 from sqlalchemy import Engine, insert, text
 
+from conftest import ROOT, count_rows, publish_all, wait_until
 from meterhub.store import schema
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,9 @@ def register(engine: Engine, meter_ids: list[str]) -> None:
 
 
 @contextmanager
-def worker_process(db_url: str, prefix: str, worker_id: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(
+    db_url: str, prefix: str, worker_id: str, port: int
+) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
         "METERHUB_DATABASE_URL": db_url,
@@ -43,8 +45,11 @@ def worker_process(db_url: str, prefix: str, worker_id: str, port: int) -> Itera
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "meterhub.cli", "ingest", "--no-derive"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     ready = threading.Event()
 
     def watch() -> None:
@@ -72,7 +77,10 @@ def readings_messages(prefix: str, meters: list[str], per_meter: int) -> list[tu
     messages = []
     for i in range(per_meter):
         for meter in meters:
-            body = {"ts": (BASE + timedelta(minutes=15 * i)).isoformat(), "import_kwh": 10 + 0.5 * i}
+            body = {
+                "ts": (BASE + timedelta(minutes=15 * i)).isoformat(),
+                "import_kwh": 10 + 0.5 * i,
+            }
             messages.append((f"{prefix}/{meter}/readings", orjson.dumps(body)))
     return messages
 
@@ -99,15 +107,25 @@ def test_worker_killed_mid_stream_and_restarted_loses_and_double_counts_nothing(
         first.wait(10)
         publisher.join(60)
     stored_at_crash = count_rows(pg_engine, "readings")
-    assert stored_at_crash < len(messages), "the worker must die mid-stream for this test to mean anything"
+    assert stored_at_crash < len(messages), (
+        "the worker must die mid-stream for this test to mean anything"
+    )
     with worker_process(pg_url, topic_prefix, worker_id, mqtt_broker[1]):
-        wait_until(lambda: count_rows(pg_engine, "readings") == len(messages), timeout=60,
-                   what="every reading after the restart")  # fmt: skip
+        wait_until(
+            lambda: count_rows(pg_engine, "readings") == len(messages),
+            timeout=60,
+            what="every reading after the restart",
+        )
     # exactly once: every key once, and each meter's register rises by 0.5 kWh per reading
     with pg_engine.connect() as conn:
-        per_meter = dict(conn.execute(text(
-            "SELECT meter_id, max(import_kwh) - min(import_kwh) FROM readings GROUP BY meter_id"
-        )).all())  # fmt: skip
+        per_meter: dict[str, float] = dict(
+            conn.execute(
+                text(
+                    "SELECT meter_id, max(import_kwh) - min(import_kwh) FROM readings "
+                    "GROUP BY meter_id"
+                )
+            ).all()
+        )
     assert per_meter == {m: pytest.approx(59 * 0.5) for m in meters}
     assert count_rows(pg_engine, "dead_letters") == 0
 
@@ -123,12 +141,20 @@ def test_two_workers_with_a_shared_subscription_store_every_reading_exactly_once
         worker_process(pg_url, topic_prefix, f"b-{topic_prefix}", mqtt_broker[1]),
     ):
         publish_all(*mqtt_broker, messages)
-        wait_until(lambda: count_rows(pg_engine, "readings") == len(messages), timeout=60,
-                   what="every reading")  # fmt: skip
+        wait_until(
+            lambda: count_rows(pg_engine, "readings") == len(messages),
+            timeout=60,
+            what="every reading",
+        )
     with pg_engine.connect() as conn:
-        per_worker = dict(conn.execute(text(
-            "SELECT worker_id, count FROM ingest_counters WHERE outcome = 'accepted' AND reason = 'reading'"
-        )).all())  # fmt: skip
+        per_worker: dict[str, int] = dict(
+            conn.execute(
+                text(
+                    "SELECT worker_id, count FROM ingest_counters "
+                    "WHERE outcome = 'accepted' AND reason = 'reading'"
+                )
+            ).all()
+        )
         duplicates = conn.execute(
             text("SELECT coalesce(sum(count), 0) FROM ingest_counters WHERE outcome = 'duplicate'")
         ).scalar_one()

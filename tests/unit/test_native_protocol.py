@@ -43,12 +43,14 @@ def test_unknown_fields_are_kept_not_rejected() -> None:
 
 
 def test_batch_keeps_good_items_and_rejects_bad_ones() -> None:
-    payload = {"readings": [
-        {"ts": 1764000000, "import_kwh": 1.0},
-        {"ts": "yesterday", "import_kwh": 2.0},
-        {"ts": 1764000900, "import_kwh": "3"},
-        {"ts": 1764001800, "import_kwh": 4.0},
-    ]}  # fmt: skip
+    payload = {
+        "readings": [
+            {"ts": 1764000000, "import_kwh": 1.0},
+            {"ts": "yesterday", "import_kwh": 2.0},
+            {"ts": 1764000900, "import_kwh": "3"},
+            {"ts": 1764001800, "import_kwh": 4.0},
+        ]
+    }
     decoded = decode(orjson.dumps(payload))
     assert [r.import_kwh for r in decoded.readings] == [1.0, 4.0]
     assert [(x.index, x.rejection.code) for x in decoded.rejections] == [
@@ -69,7 +71,9 @@ def test_payload_naming_its_own_meter_is_fine() -> None:
 
 
 def test_local_time_without_offset_is_rejected() -> None:
-    assert only_code(decode('{"ts": "2026-11-24T10:15:00", "import_kwh": 1}')) == native.BAD_TIMESTAMP
+    assert (
+        only_code(decode('{"ts": "2026-11-24T10:15:00", "import_kwh": 1}')) == native.BAD_TIMESTAMP
+    )
 
 
 def test_epoch_milliseconds_are_rejected_as_out_of_range() -> None:
@@ -128,15 +132,26 @@ def test_no_bytes_crash_the_decoder(payload: bytes) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False)
-    | st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
-)  # fmt: skip
+)
 
 
-@given(st.dictionaries(st.sampled_from(["ts", "import_kwh", "seq", "power_w", "meter_id", "x"]), json_values))
-def test_any_json_object_is_either_a_reading_or_a_reasoned_rejection(item: dict[str, object]) -> None:
+@given(
+    st.dictionaries(
+        st.sampled_from(["ts", "import_kwh", "seq", "power_w", "meter_id", "x"]), json_values
+    )
+)
+def test_any_json_object_is_either_a_reading_or_a_reasoned_rejection(
+    item: dict[str, object],
+) -> None:
     decoded = native.decode("M-1", orjson.dumps(item))
     assert len(decoded.readings) + len(decoded.rejections) == 1
     for rejected in decoded.rejections:

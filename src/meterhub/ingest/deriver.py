@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine
 
 from meterhub.config import Settings
+from meterhub.ingest.messages import event_id
 from meterhub.readings.intervals import Interval, derive_intervals, long_gaps, slot_start
 from meterhub.readings.vee import assess_sequence
 from meterhub.store.interval_store import (
@@ -23,7 +24,6 @@ from meterhub.store.interval_store import (
     replace_intervals,
     save_assessments,
 )
-from meterhub.ingest.messages import event_id
 
 log = logging.getLogger("meterhub.derive")
 
@@ -77,18 +77,26 @@ class IntervalDeriver:
                 events.append(
                     {
                         "meter_id": gap.meter_id,
-                        "id": event_id(gap.meter_id, gap.start, "long_gap", gap.end.isoformat().encode()),
-                        "ts": gap.start, "type": "long_gap", "source": "platform",
+                        "id": event_id(
+                            gap.meter_id, gap.start, "long_gap", gap.end.isoformat().encode()
+                        ),
+                        "ts": gap.start,
+                        "type": "long_gap",
+                        "source": "platform",
                         "payload": {"start": gap.start.isoformat(), "end": gap.end.isoformat()},
                         "received_at": at,
-                    }  # fmt: skip
+                    }
                 )
             insert_events(conn, events)
 
 
 def _row(interval: Interval, at: datetime) -> dict[str, object]:
     return {
-        "meter_id": interval.meter_id, "start": interval.start, "seconds": interval.seconds,
-        "import_kwh": interval.import_kwh, "export_kwh": interval.export_kwh,
-        "quality": interval.quality.value, "computed_at": at,
-    }  # fmt: skip
+        "meter_id": interval.meter_id,
+        "start": interval.start,
+        "seconds": interval.seconds,
+        "import_kwh": interval.import_kwh,
+        "export_kwh": interval.export_kwh,
+        "quality": interval.quality.value,
+        "computed_at": at,
+    }

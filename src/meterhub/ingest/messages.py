@@ -93,7 +93,9 @@ def route(topic: str, prefix: str) -> tuple[str, Kind] | Rejection:
 
 
 def _dead(msg: Inbound, meter_id: str | None, raw: bytes, rejection: Rejection) -> DeadLetter:
-    text = rejection.message if rejection.field is None else f"{rejection.field}: {rejection.message}"
+    text = (
+        rejection.message if rejection.field is None else f"{rejection.field}: {rejection.message}"
+    )
     return DeadLetter(msg.topic, meter_id, raw, rejection.code, text, msg.received_at)
 
 
@@ -140,8 +142,17 @@ def _readings(msg: Inbound, meter_id: str, rules: IngestRules, outcome: Outcome)
 
 def _reading_document(reading: Reading) -> dict[str, Any]:
     document: dict[str, Any] = {"ts": reading.ts.isoformat()}
-    for name in ("seq", "import_kwh", "export_kwh", "import_kwh_by_tariff", "power_w",
-                 "voltage_v", "current_a", "pf", "freq_hz"):
+    for name in (
+        "seq",
+        "import_kwh",
+        "export_kwh",
+        "import_kwh_by_tariff",
+        "power_w",
+        "voltage_v",
+        "current_a",
+        "pf",
+        "freq_hz",
+    ):
         value = getattr(reading, name)
         if value is not None:
             document[name] = value

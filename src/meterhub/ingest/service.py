@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from gmqtt.mqtt.constants import MQTTv50
@@ -16,7 +17,9 @@ from meterhub.store.db import make_engine
 log = logging.getLogger("meterhub.ingest")
 
 
-async def derive_forever(deriver: IntervalDeriver, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
+async def derive_forever(
+    deriver: IntervalDeriver, stop: asyncio.Event, idle_seconds: float = 1.0
+) -> None:
     """Drain queued interval work; sleep when there is none. Runs in a thread per chunk so that
     the event loop keeps receiving (and acknowledging) messages meanwhile."""
     while not stop.is_set():
@@ -26,10 +29,8 @@ async def derive_forever(deriver: IntervalDeriver, stop: asyncio.Event, idle_sec
             log.exception("interval derivation failed; will retry")
             processed = 0
         if not processed:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
-            except TimeoutError:
-                pass
 
 
 async def run_ingest(

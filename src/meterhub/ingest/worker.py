@@ -9,6 +9,7 @@ redelivery a no-op. Several workers share the load through an MQTT 5 shared subs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -57,7 +58,9 @@ def build_batch(
 ) -> WriteBatch:
     """Route, decode and validate a list of messages into one write batch (CPU only)."""
     batch = WriteBatch(received_at=datetime.now(UTC), worker_id=worker_id)
-    meter_ids = {r[0] for m in messages if not isinstance(r := route(m.topic, rules.topic_prefix), Rejection)}
+    meter_ids = {
+        r[0] for m in messages if not isinstance(r := route(m.topic, rules.topic_prefix), Rejection)
+    }
     known = directory.known(meter_ids)
     for message in messages:
         routed = route(message.topic, rules.topic_prefix)
@@ -144,10 +147,8 @@ class IngestWorker:
         delay = self.settings.batch_ms / 1000
         backoff = 0.5
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except TimeoutError:
-                pass
             self._wake.clear()
             if not self._pending:
                 continue
@@ -198,14 +199,20 @@ class IngestWorker:
         if address.username:
             client.set_auth_credentials(address.username, address.password)
         context = address.ssl_context(
-            self.settings.mqtt_ca_file, self.settings.mqtt_client_cert, self.settings.mqtt_client_key
+            self.settings.mqtt_ca_file,
+            self.settings.mqtt_client_cert,
+            self.settings.mqtt_client_key,
         )
         tasks = [
             asyncio.create_task(self._flush_forever()),
             asyncio.create_task(self._sweep_offline_forever()),
         ]
         await client.connect(
-            address.host, address.port, ssl=context or False, version=self.mqtt_version, keepalive=30
+            address.host,
+            address.port,
+            ssl=context or False,
+            version=self.mqtt_version,
+            keepalive=30,
         )
         filters = subscription_filters(self.settings, self.mqtt_version)
         self._subscriptions_pending = len(filters)
@@ -226,8 +233,10 @@ class IngestWorker:
                 task.cancel()
             log.info(
                 "ingest worker stopped after %.0f s: %d messages, %s",
-                time.monotonic() - started, self.stats.messages, dict(self.stats.counters),
+                time.monotonic() - started,
+                self.stats.messages,
+                dict(self.stats.counters),
             )
 
 
-__all__ = ["IngestWorker", "MQTTv311", "MQTTv50", "build_batch", "rules_from_settings"]
+__all__ = ["IngestWorker", "MQTTv50", "MQTTv311", "build_batch", "rules_from_settings"]

@@ -74,7 +74,7 @@ def parse_ts(value: Any) -> datetime | Rejection:
     return Rejection(BAD_TIMESTAMP, "ts must be an ISO 8601 string or epoch seconds", "ts")
 
 
-def _number(item: dict[str, Any], name: str) -> float | None | Rejection:
+def _number(item: dict[str, Any], name: str) -> float | Rejection | None:
     value = item.get(name)
     if value is None:
         return None
@@ -113,7 +113,8 @@ def reading_from_item(meter_id: str, item: Any) -> Reading | Rejection:
             isinstance(v, int | float) and not isinstance(v, bool) for v in by_tariff.values()
         ):
             return Rejection(
-                WRONG_TYPE, "import_kwh_by_tariff must map tariff names to numbers",
+                WRONG_TYPE,
+                "import_kwh_by_tariff must map tariff names to numbers",
                 "import_kwh_by_tariff",
             )
         by_tariff = {str(k): float(v) for k, v in by_tariff.items()}

@@ -24,9 +24,13 @@ _TABLES: dict[Kind, tuple[Table, str]] = {
 
 
 def _chunks(
-    engine: Engine, kind: Kind, meter_id: str | None, start: datetime | None, end: datetime | None,
+    engine: Engine,
+    kind: Kind,
+    meter_id: str | None,
+    start: datetime | None,
+    end: datetime | None,
     chunk_rows: int,
-) -> Iterator[list[dict[str, Any]]]:  # fmt: skip
+) -> Iterator[list[dict[str, Any]]]:
     table, time_column = _TABLES[kind]
     column = table.c[time_column]
     query = select(table)

@@ -14,26 +14,61 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import Connection, Engine, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from meterhub.ingest.messages import DeadLetter, MeterEvent, StatusUpdate, event_id
 from meterhub.readings.model import Reading
 from meterhub.store import schema
+from meterhub.store.dialects import dialect_insert
 from meterhub.store.partitions import ensure_month_partitions, month_start
 
 READING_COLUMNS = (
-    "meter_id", "ts", "received_at", "seq", "import_kwh", "export_kwh", "import_kwh_by_tariff",
-    "power_w", "voltage_v", "current_a", "pf", "freq_hz", "extra", "quality", "flags",
-)  # fmt: skip
+    "meter_id",
+    "ts",
+    "received_at",
+    "seq",
+    "import_kwh",
+    "export_kwh",
+    "import_kwh_by_tariff",
+    "power_w",
+    "voltage_v",
+    "current_a",
+    "pf",
+    "freq_hz",
+    "extra",
+    "quality",
+    "flags",
+)
 _PG_TYPES = [
-    "text", "timestamptz", "timestamptz", "int8", "float8", "float8", "json",
-    "float8", "float8", "float8", "float8", "float8", "json", "text", "text",
-]  # fmt: skip
+    "text",
+    "timestamptz",
+    "timestamptz",
+    "int8",
+    "float8",
+    "float8",
+    "json",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "json",
+    "text",
+    "text",
+]
 _VALUE_FIELDS = (
-    "seq", "import_kwh", "export_kwh", "import_kwh_by_tariff", "power_w", "voltage_v",
-    "current_a", "pf", "freq_hz",
-)  # fmt: skip
+    "seq",
+    "import_kwh",
+    "export_kwh",
+    "import_kwh_by_tariff",
+    "power_w",
+    "voltage_v",
+    "current_a",
+    "pf",
+    "freq_hz",
+)
 
 
 @dataclass(slots=True)
@@ -63,11 +98,22 @@ def _json(value: Any) -> str | None:
 
 def _row(reading: Reading, received_at: datetime) -> tuple[Any, ...]:
     return (
-        reading.meter_id, reading.ts, received_at, reading.seq, reading.import_kwh,
-        reading.export_kwh, _json(reading.import_kwh_by_tariff), reading.power_w,
-        reading.voltage_v, reading.current_a, reading.pf, reading.freq_hz,
-        _json(reading.extra or None), "actual", "",
-    )  # fmt: skip
+        reading.meter_id,
+        reading.ts,
+        received_at,
+        reading.seq,
+        reading.import_kwh,
+        reading.export_kwh,
+        _json(reading.import_kwh_by_tariff),
+        reading.power_w,
+        reading.voltage_v,
+        reading.current_a,
+        reading.pf,
+        reading.freq_hz,
+        _json(reading.extra or None),
+        "actual",
+        "",
+    )
 
 
 def _values(reading: Reading) -> dict[str, Any]:
@@ -97,7 +143,9 @@ def conflict_event(reading: Reading, stored: dict[str, Any], at: datetime) -> Me
     )
 
 
-def _dedupe(readings: Sequence[Reading], at: datetime) -> tuple[list[Reading], int, list[MeterEvent]]:
+def _dedupe(
+    readings: Sequence[Reading], at: datetime
+) -> tuple[list[Reading], int, list[MeterEvent]]:
     """Collapse repeats of a key inside one batch: the first arrival is kept."""
     first: dict[tuple[str, datetime], Reading] = {}
     duplicates = 0
@@ -140,7 +188,9 @@ class IngestWriter:
             events.extend(self._seen(conn, batch))
             result.events = self._insert_events(conn, events)
             if batch.dead_letters:
-                conn.execute(insert(schema.dead_letters), [_dead_row(d) for d in batch.dead_letters])
+                conn.execute(
+                    insert(schema.dead_letters), [_dead_row(d) for d in batch.dead_letters]
+                )
                 result.dead_letters = len(batch.dead_letters)
             add_counters(conn, batch.worker_id, counter_deltas(batch, result), batch.received_at)
         return result
@@ -154,7 +204,10 @@ class IngestWriter:
             inserted = self._copy_readings(conn, readings, batch)
         else:
             stmt = sqlite.insert(schema.readings).on_conflict_do_nothing()
-            rows = [dict(zip(READING_COLUMNS, _row(r, batch.received_at), strict=True)) for r in readings]
+            rows = [
+                dict(zip(READING_COLUMNS, _row(r, batch.received_at), strict=True))
+                for r in readings
+            ]
             for row in rows:
                 for name in ("import_kwh_by_tariff", "extra"):
                     if row[name] is not None:
@@ -171,7 +224,7 @@ class IngestWriter:
             ensure_month_partitions(conn, "intervals", months)
             self._months |= months
         raw = conn.connection.dbapi_connection
-        assert raw is not None
+        assert isinstance(raw, psycopg.Connection)
         with raw.cursor() as cur:
             cur.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS staging_readings "
@@ -187,10 +240,8 @@ class IngestWriter:
                 f"INSERT INTO readings ({columns}) SELECT {columns} FROM staging_readings "
                 "ON CONFLICT DO NOTHING"
             )
-            inserted = cur.rowcount
-            if inserted == len(readings):
-                cur.execute("TRUNCATE staging_readings")
-            return inserted
+            # The staging rows vanish at commit (ON COMMIT DELETE ROWS).
+            return cur.rowcount
 
     def _classify_existing(
         self, conn: Connection, readings: list[Reading], at: datetime
@@ -220,8 +271,6 @@ class IngestWriter:
                 duplicates += 1
             else:
                 conflicts.append(conflict_event(reading, stored, at))
-        if self.postgres:
-            conn.exec_driver_sql("TRUNCATE staging_readings")
         return duplicates, conflicts
 
     def _queue_interval_work(self, conn: Connection, readings: list[Reading], at: datetime) -> None:
@@ -234,9 +283,11 @@ class IngestWriter:
                 spans[r.meter_id] = (r.ts, span[1])
             elif r.ts > span[1]:
                 spans[r.meter_id] = (span[0], r.ts)
-        rows = [{"meter_id": m, "from_ts": a, "to_ts": b, "queued_at": at} for m, (a, b) in spans.items()]
-        dialect = postgresql if self.postgres else sqlite
-        stmt = dialect.insert(schema.interval_work)
+        rows = [
+            {"meter_id": m, "from_ts": a, "to_ts": b, "queued_at": at}
+            for m, (a, b) in spans.items()
+        ]
+        stmt = dialect_insert(conn, schema.interval_work)
         stmt = stmt.on_conflict_do_update(
             index_elements=["meter_id"],
             set_={
@@ -253,10 +304,10 @@ class IngestWriter:
     # -- meters, status, events ------------------------------------------------------------
 
     def _register_meters(self, conn: Connection, meter_ids: Iterable[str], at: datetime) -> None:
-        dialect = postgresql if self.postgres else sqlite
-        stmt = dialect.insert(schema.meters).on_conflict_do_nothing()
+        stmt = dialect_insert(conn, schema.meters).on_conflict_do_nothing()
         conn.execute(
-            stmt, [{"id": m, "status": "auto_registered", "created_at": at} for m in sorted(meter_ids)]
+            stmt,
+            [{"id": m, "status": "auto_registered", "created_at": at} for m in sorted(meter_ids)],
         )
 
     def _status(self, conn: Connection, batch: WriteBatch) -> list[MeterEvent]:
@@ -266,7 +317,10 @@ class IngestWriter:
             previous = conn.execute(
                 select(meters.c.online).where(meters.c.id == status.meter_id)
             ).scalar_one_or_none()
-            values: dict[str, Any] = {"status_payload": status.payload, "last_seen_at": status.received_at}
+            values: dict[str, Any] = {
+                "status_payload": status.payload,
+                "last_seen_at": status.received_at,
+            }
             if status.firmware is not None:
                 values["firmware"] = status.firmware
             if status.online is not None:
@@ -284,25 +338,33 @@ class IngestWriter:
             return []
         meters = schema.meters
         at = batch.received_at
-        came_back = conn.execute(
-            update(meters)
-            .where(meters.c.id.in_(seen), meters.c.online.is_not(True))
-            .values(online=True, online_changed_at=at, last_seen_at=at)
-            .returning(meters.c.id)
-        ).scalars().all()
+        came_back = (
+            conn.execute(
+                update(meters)
+                .where(meters.c.id.in_(seen), meters.c.online.is_not(True))
+                .values(online=True, online_changed_at=at, last_seen_at=at)
+                .returning(meters.c.id)
+            )
+            .scalars()
+            .all()
+        )
         conn.execute(update(meters).where(meters.c.id.in_(seen)).values(last_seen_at=at))
         return [_online_event(m, True, at) for m in came_back]
 
     def _insert_events(self, conn: Connection, events: list[MeterEvent]) -> int:
         if not events:
             return 0
-        dialect = postgresql if self.postgres else sqlite
-        stmt = dialect.insert(schema.events).on_conflict_do_nothing()
+        stmt = dialect_insert(conn, schema.events).on_conflict_do_nothing()
         rows = [
             {
-                "meter_id": e.meter_id, "id": e.id, "ts": e.ts, "type": e.type,
-                "source": e.source, "payload": e.payload, "received_at": e.received_at,
-            }  # fmt: skip
+                "meter_id": e.meter_id,
+                "id": e.id,
+                "ts": e.ts,
+                "type": e.type,
+                "source": e.source,
+                "payload": e.payload,
+                "received_at": e.received_at,
+            }
             for e in events
         ]
         return conn.execute(stmt, rows).rowcount
@@ -340,20 +402,28 @@ def _online_event(meter_id: str, online: bool, at: datetime) -> MeterEvent:
 
 def _dead_row(dead: DeadLetter) -> dict[str, Any]:
     return {
-        "received_at": dead.received_at, "topic": dead.topic, "meter_id": dead.meter_id,
-        "payload": dead.payload, "reason_code": dead.reason_code, "message": dead.message,
-    }  # fmt: skip
+        "received_at": dead.received_at,
+        "topic": dead.topic,
+        "meter_id": dead.meter_id,
+        "payload": dead.payload,
+        "reason_code": dead.reason_code,
+        "message": dead.message,
+    }
 
 
-def add_counters(conn: Connection, worker_id: str, deltas: dict[tuple[str, str], int], at: datetime) -> None:
+def add_counters(
+    conn: Connection, worker_id: str, deltas: dict[tuple[str, str], int], at: datetime
+) -> None:
     if not deltas:
         return
     table = schema.ingest_counters
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
+    stmt = dialect_insert(conn, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["worker_id", "outcome", "reason"],
-        set_={"count": table.c.count + stmt.excluded["count"], "updated_at": stmt.excluded.updated_at},
+        set_={
+            "count": table.c.count + stmt.excluded["count"],
+            "updated_at": stmt.excluded.updated_at,
+        },
     )
     conn.execute(
         stmt,
@@ -362,4 +432,3 @@ def add_counters(conn: Connection, worker_id: str, deltas: dict[tuple[str, str],
             for (o, r), n in sorted(deltas.items())
         ],
     )
-

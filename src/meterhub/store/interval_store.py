@@ -19,6 +19,7 @@ from meterhub.ingest.messages import event_id
 from meterhub.readings.model import Quality, Reading
 from meterhub.readings.vee import Assessment, MeterProfile
 from meterhub.store import schema
+from meterhub.store.dialects import dialect_insert
 
 # How much history before the new data the VEE rules see: enough for a zero streak (hours) and
 # to find the last trusted register before a glitch.
@@ -65,10 +66,18 @@ def _reading(row: Any) -> Reading:
     if isinstance(by_tariff, str):
         by_tariff = orjson.loads(by_tariff)
     return Reading(
-        meter_id=row.meter_id, ts=utc(row.ts), seq=row.seq, import_kwh=row.import_kwh,
-        export_kwh=row.export_kwh, import_kwh_by_tariff=by_tariff, power_w=row.power_w,
-        voltage_v=row.voltage_v, current_a=row.current_a, pf=row.pf, freq_hz=row.freq_hz,
-    )  # fmt: skip
+        meter_id=row.meter_id,
+        ts=utc(row.ts),
+        seq=row.seq,
+        import_kwh=row.import_kwh,
+        export_kwh=row.export_kwh,
+        import_kwh_by_tariff=by_tariff,
+        power_w=row.power_w,
+        voltage_v=row.voltage_v,
+        current_a=row.current_a,
+        pf=row.pf,
+        freq_hz=row.freq_hz,
+    )
 
 
 def load_window(conn: Connection, work: Work) -> Window:
@@ -122,7 +131,12 @@ def save_assessments(
         if (assessment.quality.value, flags) == (stored_quality, stored_flags):
             continue
         changes.append(
-            {"m": reading.meter_id, "t": reading.ts, "quality": assessment.quality.value, "flags": flags}
+            {
+                "m": reading.meter_id,
+                "t": reading.ts,
+                "quality": assessment.quality.value,
+                "flags": flags,
+            }
         )
         old = set(stored_flags.split(",")) if stored_flags else set()
         for flag in assessment.flags:
@@ -142,15 +156,22 @@ def save_assessments(
 
 
 def _vee_event(reading: Reading, flag: str, assessment: Assessment, at: datetime) -> dict[str, Any]:
-    payload: dict[str, Any] = {"quality": assessment.quality.value, "import_kwh": reading.import_kwh}
+    payload: dict[str, Any] = {
+        "quality": assessment.quality.value,
+        "import_kwh": reading.import_kwh,
+    }
     if assessment.step is not None:
         payload["step"] = assessment.step.kind
         payload["since"] = assessment.step.since.isoformat()
     return {
-        "meter_id": reading.meter_id, "id": event_id(reading.meter_id, reading.ts, flag, b"vee"),
-        "ts": reading.ts, "type": flag, "source": "platform", "payload": payload,
+        "meter_id": reading.meter_id,
+        "id": event_id(reading.meter_id, reading.ts, flag, b"vee"),
+        "ts": reading.ts,
+        "type": flag,
+        "source": "platform",
+        "payload": payload,
         "received_at": at,
-    }  # fmt: skip
+    }
 
 
 def replace_intervals(
@@ -165,11 +186,7 @@ def replace_intervals(
 def insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
     if not events:
         return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    conn.execute(dialect_insert(schema.events).on_conflict_do_nothing(), events)
+    conn.execute(dialect_insert(conn, schema.events).on_conflict_do_nothing(), events)
 
 
 def process_queued(
@@ -178,7 +195,7 @@ def process_queued(
     *,
     chunk: int = 200,
 ) -> int:
-    """Claim up to ``chunk`` meters of queued work and run ``compute`` on them in one transaction."""
+    """Claim up to ``chunk`` queued meters and run ``compute`` on them in one transaction."""
     with engine.begin() as conn:
         work = claim_work(conn, chunk)
         if work:

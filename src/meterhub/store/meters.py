@@ -50,22 +50,29 @@ def mark_stale_meters_offline(engine: Engine, after: timedelta) -> list[str]:
     now = datetime.now(UTC)
     meters = schema.meters
     with engine.begin() as conn:
-        stale = conn.execute(
-            update(meters)
-            .where(meters.c.online.is_(True), meters.c.last_seen_at < now - after)
-            .values(online=False, online_changed_at=now)
-            .returning(meters.c.id)
-        ).scalars().all()
+        stale = (
+            conn.execute(
+                update(meters)
+                .where(meters.c.online.is_(True), meters.c.last_seen_at < now - after)
+                .values(online=False, online_changed_at=now)
+                .returning(meters.c.id)
+            )
+            .scalars()
+            .all()
+        )
         if stale:
             conn.execute(
                 schema.events.insert(),
                 [
                     {
-                        "meter_id": m, "id": event_id(m, now, "offline", b"silent"), "ts": now,
-                        "type": "offline", "source": "platform",
+                        "meter_id": m,
+                        "id": event_id(m, now, "offline", b"silent"),
+                        "ts": now,
+                        "type": "offline",
+                        "source": "platform",
                         "payload": {"reason": "silent", "after_seconds": after.total_seconds()},
                         "received_at": now,
-                    }  # fmt: skip
+                    }
                     for m in stale
                 ],
             )

@@ -20,7 +20,9 @@ def create_partitioned_parent(connection: Connection, table: Table) -> None:
     key = PARTITIONED_TABLES[table.name]
     connection.execute(text(f'{ddl} PARTITION BY RANGE ("{key}")'))
     connection.execute(
-        text(f'CREATE TABLE IF NOT EXISTS "{table.name}_default" PARTITION OF "{table.name}" DEFAULT')
+        text(
+            f'CREATE TABLE IF NOT EXISTS "{table.name}_default" PARTITION OF "{table.name}" DEFAULT'
+        )
     )
 
 
@@ -60,7 +62,9 @@ def ensure_month_partitions(connection: Connection, table: str, months: set[date
         connection.execute(text(f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING ALL)'))
         moved = f'"{table}_default"'
         connection.execute(
-            text(f'INSERT INTO "{name}" SELECT * FROM {moved} WHERE "{key}" >= :a AND "{key}" < :b'),
+            text(
+                f'INSERT INTO "{name}" SELECT * FROM {moved} WHERE "{key}" >= :a AND "{key}" < :b'
+            ),
             bounds,
         )
         connection.execute(

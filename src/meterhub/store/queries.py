@@ -49,15 +49,21 @@ def meters_overview(conn: Connection, *, limit: int = 500, offset: int = 0) -> l
         ).first()
         overview.append(
             MeterOverview(
-                id=row.id, consumer_id=row.consumer_id, transformer_id=row.transformer_id,
-                role=row.role, status=row.status, online=row.online,
+                id=row.id,
+                consumer_id=row.consumer_id,
+                transformer_id=row.transformer_id,
+                role=row.role,
+                status=row.status,
+                online=row.online,
                 last_seen_at=utc(row.last_seen_at) if row.last_seen_at else None,
-                firmware=row.firmware, latitude=row.latitude, longitude=row.longitude,
+                firmware=row.firmware,
+                latitude=row.latitude,
+                longitude=row.longitude,
                 last_reading_ts=utc(last.ts) if last else None,
                 last_import_kwh=last.import_kwh if last else None,
                 last_power_w=last.power_w if last else None,
                 last_voltage_v=last.voltage_v if last else None,
-            )  # fmt: skip
+            )
         )
     return overview
 
@@ -65,11 +71,15 @@ def meters_overview(conn: Connection, *, limit: int = 500, offset: int = 0) -> l
 def count_meters(conn: Connection) -> dict[str, int]:
     m = schema.meters
     total = conn.execute(select(func.count()).select_from(m)).scalar_one()
-    online = conn.execute(select(func.count()).select_from(m).where(m.c.online.is_(True))).scalar_one()
+    online = conn.execute(
+        select(func.count()).select_from(m).where(m.c.online.is_(True))
+    ).scalar_one()
     return {"total": total, "online": online}
 
 
-def load_intervals(conn: Connection, meter_id: str, start: datetime, end: datetime) -> list[Interval]:
+def load_intervals(
+    conn: Connection, meter_id: str, start: datetime, end: datetime
+) -> list[Interval]:
     i = schema.intervals
     rows = conn.execute(
         select(i)
@@ -77,8 +87,14 @@ def load_intervals(conn: Connection, meter_id: str, start: datetime, end: dateti
         .order_by(i.c.start)
     ).all()
     return [
-        Interval(row.meter_id, utc(row.start), row.seconds, row.import_kwh, row.export_kwh,
-                 Quality(row.quality))  # fmt: skip
+        Interval(
+            row.meter_id,
+            utc(row.start),
+            row.seconds,
+            row.import_kwh,
+            row.export_kwh,
+            Quality(row.quality),
+        )
         for row in rows
     ]
 
@@ -96,7 +112,9 @@ def usage(
     return energy_by_period(load_intervals(conn, meter_id, start, end), period=period, zone=zone)
 
 
-def usage_in_range(conn: Connection, meter_id: str, start: datetime, end: datetime) -> tuple[float, float]:
+def usage_in_range(
+    conn: Connection, meter_id: str, start: datetime, end: datetime
+) -> tuple[float, float]:
     # Intervals that start before ``start`` may still overlap it: widen by a day, pro-rate after.
     from datetime import timedelta
 
@@ -107,8 +125,8 @@ def usage_in_range(conn: Connection, meter_id: str, start: datetime, end: dateti
 def ingest_counters(conn: Connection) -> list[dict[str, Any]]:
     c = schema.ingest_counters
     rows = conn.execute(
-        select(c.c.outcome, c.c.reason, func.sum(c.c.count).label("count"))
+        select(c.c.outcome, c.c.reason, func.sum(c.c.count).label("total"))
         .group_by(c.c.outcome, c.c.reason)
         .order_by(c.c.outcome, c.c.reason)
     ).all()
-    return [{"outcome": r.outcome, "reason": r.reason, "count": int(r.count)} for r in rows]
+    return [{"outcome": r.outcome, "reason": r.reason, "count": int(r.total)} for r in rows]

@@ -164,7 +164,9 @@ events = Table(
 dead_letters = Table(
     "dead_letters",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("received_at", UTC_TS, nullable=False),
     Column("topic", Text, nullable=False),
     Column("meter_id", String(64)),

@@ -20,8 +20,12 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
 def create_app(settings: Settings, engine: Engine) -> FastAPI:
-    app = FastAPI(title="meterhub", version=__version__, docs_url="/api/docs",
-                  openapi_url="/api/v1/openapi.json")  # fmt: skip
+    app = FastAPI(
+        title="meterhub",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/v1/openapi.json",
+    )
 
     @app.get("/healthz")
     def health() -> dict[str, str]:
@@ -38,8 +42,13 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         return TEMPLATES.TemplateResponse(
             request,
             "meters.html",
-            {"meters": meters, "counts": counts, "counters": counters, "zone": settings.zone,
-             "now": datetime.now(UTC)},  # fmt: skip
+            {
+                "meters": meters,
+                "counts": counts,
+                "counters": counters,
+                "zone": settings.zone,
+                "now": datetime.now(UTC),
+            },
         )
 
     @app.get("/api/v1/meters")
@@ -63,18 +72,30 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         if start >= end:
             raise HTTPException(422, "from must be before to")
         with engine.connect() as conn:
-            if conn.execute(select(schema.meters.c.id).where(schema.meters.c.id == meter_id)).first() is None:
+            if (
+                conn.execute(
+                    select(schema.meters.c.id).where(schema.meters.c.id == meter_id)
+                ).first()
+                is None
+            ):
                 raise HTTPException(404, f"meter {meter_id} is not registered")
             buckets = queries.usage(conn, meter_id, start, end, period=period, zone=settings.zone)
         return {
-            "meter_id": meter_id, "period": period, "timezone": settings.timezone,
+            "meter_id": meter_id,
+            "period": period,
+            "timezone": settings.timezone,
             "buckets": [
-                {"start": b.start_local.isoformat(), "end": b.end_local.isoformat(),
-                 "import_kwh": round(b.import_kwh, 6), "export_kwh": round(b.export_kwh, 6),
-                 "intervals": b.intervals, "estimated_intervals": b.estimated_intervals}
+                {
+                    "start": b.start_local.isoformat(),
+                    "end": b.end_local.isoformat(),
+                    "import_kwh": round(b.import_kwh, 6),
+                    "export_kwh": round(b.export_kwh, 6),
+                    "intervals": b.intervals,
+                    "estimated_intervals": b.estimated_intervals,
+                }
                 for b in buckets
             ],
-        }  # fmt: skip
+        }
 
     @app.get("/api/v1/ingest/counters")
     def counters() -> list[dict[str, Any]]:
