@@ -108,8 +108,13 @@ class IngestRules:
 
 
 def process_message(msg: Inbound, rules: IngestRules, known_meter: bool) -> Outcome:
+    return process_routed(msg, route(msg.topic, rules.topic_prefix), rules, known_meter)
+
+
+def process_routed(
+    msg: Inbound, routed: tuple[str, Kind] | Rejection, rules: IngestRules, known_meter: bool
+) -> Outcome:
     outcome = Outcome()
-    routed = route(msg.topic, rules.topic_prefix)
     if isinstance(routed, Rejection):
         outcome.dead_letters.append(_dead(msg, None, msg.payload, routed))
         return outcome

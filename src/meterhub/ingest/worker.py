@@ -24,7 +24,8 @@ from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 from sqlalchemy import Engine
 
 from meterhub.config import Settings
-from meterhub.ingest.messages import Inbound, IngestRules, process_message, route
+from meterhub.ingest.messages import Inbound, IngestRules, process_routed, route
+from meterhub.ingest.mqtt_source import Delivery, acknowledge, attach
 from meterhub.mqtt import parse_broker_url
 from meterhub.readings.model import Rejection
 from meterhub.readings.vee import ReadingLimits
@@ -58,21 +59,21 @@ def build_batch(
 ) -> WriteBatch:
     """Route, decode and validate a list of messages into one write batch (CPU only)."""
     batch = WriteBatch(received_at=datetime.now(UTC), worker_id=worker_id)
-    meter_ids = {
-        r[0] for m in messages if not isinstance(r := route(m.topic, rules.topic_prefix), Rejection)
-    }
-    known = directory.known(meter_ids)
-    for message in messages:
-        routed = route(message.topic, rules.topic_prefix)
+    prefix = rules.topic_prefix
+    routes = [route(m.topic, prefix) for m in messages]
+    known = directory.known({r[0] for r in routes if not isinstance(r, Rejection)})
+    for message, routed in zip(messages, routes, strict=True):
         meter_id = None if isinstance(routed, Rejection) else routed[0]
         is_known = meter_id in known
-        outcome = process_message(message, rules, is_known)
+        outcome = process_routed(message, routed, rules, is_known)
         batch.readings.extend(outcome.readings)
-        batch.events.extend(outcome.events)
-        batch.dead_letters.extend(outcome.dead_letters)
+        if outcome.events:
+            batch.events.extend(outcome.events)
+        if outcome.dead_letters:
+            batch.dead_letters.extend(outcome.dead_letters)
         if outcome.status is not None:
             batch.statuses.append(outcome.status)
-        if meter_id is not None and not is_known and not outcome.dead_letters[:1]:
+        if meter_id is not None and not is_known and not outcome.dead_letters:
             batch.new_meters.add(meter_id)
         if meter_id is not None and is_known and outcome.events:
             batch.seen_meters.add(meter_id)
@@ -111,25 +112,19 @@ class IngestWorker:
         self.worker_id = settings.effective_worker_id
         self.stats = IngestStats()
         self.on_batch = on_batch
-        self._pending: list[Inbound] = []
-        self._committed: asyncio.Future[None] | None = None
+        self._pending: list[Delivery] = []
+        self._client: Client | None = None
+        self._writing = False
         self._wake = asyncio.Event()
         self.connected = asyncio.Event()
         # Set (thread-safely) once the broker has acknowledged every subscription.
         self.subscribed = threading.Event()
         self._subscriptions_pending = 0
 
-    async def _on_message(
-        self, client: Client, topic: str, payload: bytes, qos: int, properties: Any
-    ) -> int:
-        self._pending.append(Inbound(topic, payload, datetime.now(UTC)))
-        if self._committed is None:
-            self._committed = asyncio.get_running_loop().create_future()
-        committed = self._committed
+    def _receive(self, delivery: Delivery) -> None:
+        self._pending.append(delivery)
         if len(self._pending) >= self.settings.batch_max:
             self._wake.set()
-        await asyncio.shield(committed)
-        return 0  # PUBACK "success", sent only now that the batch is committed
 
     def _on_subscribe(self, client: Client, mid: int, qos: Any, properties: Any) -> None:
         self._subscriptions_pending -= 1
@@ -137,7 +132,9 @@ class IngestWorker:
             self.subscribed.set()
             log.info("ingest worker %s subscribed", self.worker_id)
 
-    def _write(self, messages: list[Inbound]) -> WriteResult:
+    def _write(self, deliveries: list[Delivery]) -> WriteResult:
+        received_at = datetime.now(UTC)
+        messages = [Inbound(d.topic, d.payload, received_at) for d in deliveries]
         batch = build_batch(messages, self.rules, self.directory, self.worker_id)
         result = self.writer.write(batch)
         self.directory.remember(batch.new_meters)
@@ -153,7 +150,7 @@ class IngestWorker:
             if not self._pending:
                 continue
             messages, self._pending = self._pending, []
-            committed, self._committed = self._committed, None
+            self._writing = True
             while True:
                 try:
                     result = await asyncio.to_thread(self._write, messages)
@@ -169,8 +166,9 @@ class IngestWorker:
             self.stats.add(result)
             if self.on_batch is not None:
                 self.on_batch(result)
-            if committed is not None and not committed.done():
-                committed.set_result(None)
+            if self._client is not None:
+                acknowledge(self._client, messages)
+            self._writing = False
 
     async def _sweep_offline_forever(self) -> None:
         while True:
@@ -193,7 +191,8 @@ class IngestWorker:
             session_expiry_interval=7 * 24 * 3600,
             receive_maximum=65535,
         )
-        client.on_message = self._on_message
+        attach(client, self._receive)
+        self._client = client
         client.on_connect = lambda *_: self.connected.set()
         client.on_subscribe = self._on_subscribe
         if address.username:
@@ -225,7 +224,7 @@ class IngestWorker:
         finally:
             # Let an in-flight batch finish so that its messages are acknowledged.
             deadline = time.monotonic() + 10
-            while (self._pending or self._committed) and time.monotonic() < deadline:
+            while (self._pending or self._writing) and time.monotonic() < deadline:
                 self._wake.set()
                 await asyncio.sleep(0.05)
             await client.disconnect()

@@ -74,17 +74,6 @@ def parse_ts(value: Any) -> datetime | Rejection:
     return Rejection(BAD_TIMESTAMP, "ts must be an ISO 8601 string or epoch seconds", "ts")
 
 
-def _number(item: dict[str, Any], name: str) -> float | Rejection | None:
-    value = item.get(name)
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return Rejection(WRONG_TYPE, f"{name} must be a number, got {type(value).__name__}", name)
-
-
 def reading_from_item(meter_id: str, item: Any) -> Reading | Rejection:
     if not isinstance(item, dict):
         return Rejection(WRONG_SHAPE, "a reading must be a JSON object")
@@ -99,18 +88,25 @@ def reading_from_item(meter_id: str, item: Any) -> Reading | Rejection:
     if isinstance(ts, Rejection):
         return ts
     seq = item.get("seq")
-    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
+    if seq is not None and type(seq) is not int:
         return Rejection(WRONG_TYPE, "seq must be an integer", "seq")
-    values: dict[str, float | None] = {}
+    # Unrolled on purpose: this runs for every reading on the ingest hot path. ``type(x) is``
+    # keeps booleans out (bool is a subclass of int).
+    values: list[float | None] = []
     for name in MEASUREMENT_FIELDS:
-        number = _number(item, name)
-        if isinstance(number, Rejection):
-            return number
-        values[name] = number
+        value = item.get(name)
+        if value is None or type(value) is float:
+            values.append(value)
+        elif type(value) is int:
+            values.append(float(value))
+        else:
+            return Rejection(
+                WRONG_TYPE, f"{name} must be a number, got {type(value).__name__}", name
+            )
     by_tariff = item.get("import_kwh_by_tariff")
     if by_tariff is not None:
         if not isinstance(by_tariff, dict) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in by_tariff.values()
+            type(v) is int or type(v) is float for v in by_tariff.values()
         ):
             return Rejection(
                 WRONG_TYPE,
@@ -118,14 +114,21 @@ def reading_from_item(meter_id: str, item: Any) -> Reading | Rejection:
                 "import_kwh_by_tariff",
             )
         by_tariff = {str(k): float(v) for k, v in by_tariff.items()}
-    extra = {k: v for k, v in item.items() if k not in _KNOWN_KEYS}
+    extra_keys = item.keys() - _KNOWN_KEYS
+    import_kwh, export_kwh, power_w, voltage_v, current_a, pf, freq_hz = values
     return Reading(
-        meter_id=meter_id,
-        ts=ts,
-        seq=seq,
-        import_kwh_by_tariff=by_tariff,
-        extra=extra,
-        **values,
+        meter_id,
+        ts,
+        seq,
+        import_kwh,
+        export_kwh,
+        by_tariff,
+        power_w,
+        voltage_v,
+        current_a,
+        pf,
+        freq_hz,
+        {k: item[k] for k in extra_keys} if extra_keys else {},
     )
 
 

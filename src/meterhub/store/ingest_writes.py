@@ -22,7 +22,7 @@ from meterhub.ingest.messages import DeadLetter, MeterEvent, StatusUpdate, event
 from meterhub.readings.model import Reading
 from meterhub.store import schema
 from meterhub.store.dialects import dialect_insert
-from meterhub.store.partitions import ensure_month_partitions, month_start
+from meterhub.store.partitions import ensure_month_partitions, months_between
 
 READING_COLUMNS = (
     "meter_id",
@@ -218,30 +218,48 @@ class IngestWriter:
         return (inserted, *self._classify_existing(conn, readings, batch.received_at))
 
     def _copy_readings(self, conn: Connection, readings: list[Reading], batch: WriteBatch) -> int:
-        months = {month_start(r.ts) for r in readings} - self._months
-        if months:
-            ensure_month_partitions(conn, "readings", months)
-            ensure_month_partitions(conn, "intervals", months)
+        months = months_between(min(r.ts for r in readings), max(r.ts for r in readings))
+        if not months <= self._months:
+            ensure_month_partitions(conn, "readings", months - self._months)
+            ensure_month_partitions(conn, "intervals", months - self._months)
             self._months |= months
         raw = conn.connection.dbapi_connection
         assert isinstance(raw, psycopg.Connection)
+        at = batch.received_at
+        rows = [_row(reading, at) for reading in readings]
+        columns = ", ".join(f'"{c}"' for c in READING_COLUMNS)
         with raw.cursor() as cur:
+            # Fast path: COPY straight into the table, about twice the rate of staging + INSERT.
+            # Keys already stored (a redelivery after a crash) abort the COPY; then the batch
+            # goes through a staging table and ON CONFLICT DO NOTHING instead.
+            cur.execute("SAVEPOINT direct_copy")
+            try:
+                self._copy(cur, "readings", columns, rows)
+            except psycopg.errors.UniqueViolation:
+                cur.execute("ROLLBACK TO SAVEPOINT direct_copy")
+            else:
+                cur.execute("RELEASE SAVEPOINT direct_copy")
+                return len(rows)
             cur.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS staging_readings "
                 "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
-            columns = ", ".join(f'"{c}"' for c in READING_COLUMNS)
-            with cur.copy(f"COPY staging_readings ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(_PG_TYPES)
-                at = batch.received_at
-                for reading in readings:
-                    copy.write_row(_row(reading, at))
+            self._copy(cur, "staging_readings", columns, rows)
             cur.execute(
                 f"INSERT INTO readings ({columns}) SELECT {columns} FROM staging_readings "
                 "ON CONFLICT DO NOTHING"
             )
             # The staging rows vanish at commit (ON COMMIT DELETE ROWS).
             return cur.rowcount
+
+    @staticmethod
+    def _copy(
+        cur: psycopg.Cursor[Any], table: str, columns: str, rows: list[tuple[Any, ...]]
+    ) -> None:
+        with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_PG_TYPES)
+            for row in rows:
+                copy.write_row(row)
 
     def _classify_existing(
         self, conn: Connection, readings: list[Reading], at: datetime

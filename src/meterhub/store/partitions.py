@@ -37,6 +37,16 @@ def next_month(start: datetime) -> datetime:
     return start.replace(month=start.month + 1)
 
 
+def months_between(low: datetime, high: datetime) -> set[datetime]:
+    """First instants (UTC) of every month from ``low``'s to ``high``'s, both included."""
+    months = set()
+    start = month_start(low)
+    while start <= high:
+        months.add(start)
+        start = next_month(start)
+    return months
+
+
 def partition_name(table: str, start: datetime) -> str:
     return f"{table}_y{start.year:04d}m{start.month:02d}"
 
