@@ -132,43 +132,57 @@ class IngestWorker:
             self.subscribed.set()
             log.info("ingest worker %s subscribed", self.worker_id)
 
-    def _write(self, deliveries: list[Delivery]) -> WriteResult:
+    def _build(self, deliveries: list[Delivery]) -> WriteBatch:
         received_at = datetime.now(UTC)
         messages = [Inbound(d.topic, d.payload, received_at) for d in deliveries]
-        batch = build_batch(messages, self.rules, self.directory, self.worker_id)
+        return build_batch(messages, self.rules, self.directory, self.worker_id)
+
+    def _write(self, batch: WriteBatch) -> WriteResult:
         result = self.writer.write(batch)
         self.directory.remember(batch.new_meters)
         return result
 
-    async def _flush_forever(self) -> None:
-        delay = self.settings.batch_ms / 1000
+    async def _store(self, deliveries: list[Delivery], batch: WriteBatch) -> None:
+        """Write one batch, retrying until the database takes it, then acknowledge it."""
         backoff = 0.5
+        while True:
+            try:
+                result = await asyncio.to_thread(self._write, batch)
+                break
+            except Exception:
+                # The database is unreachable or refused the batch: keep the messages
+                # unacknowledged and try again; the broker holds everything else.
+                log.exception("batch of %d messages not stored; retrying", len(deliveries))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+        self.stats.messages += len(deliveries)
+        self.stats.add(result)
+        if self.on_batch is not None:
+            self.on_batch(result)
+        if self._client is not None:
+            acknowledge(self._client, deliveries)
+
+    async def _flush_forever(self) -> None:
+        """Decode batch N+1 while batch N is being written: the database works on the other
+        core meanwhile. Writes stay strictly one after the other, in arrival order."""
+        delay = self.settings.batch_ms / 1000
+        storing: asyncio.Task[None] | None = None
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             self._wake.clear()
             if not self._pending:
+                if storing is not None and storing.done():
+                    storing = None
+                    self._writing = False
                 continue
-            messages, self._pending = self._pending, []
+            deliveries, self._pending = self._pending, []
             self._writing = True
-            while True:
-                try:
-                    result = await asyncio.to_thread(self._write, messages)
-                    break
-                except Exception:
-                    # The database is unreachable or refused the batch: keep the messages
-                    # unacknowledged and try again; the broker holds everything else.
-                    log.exception("batch of %d messages not stored; retrying", len(messages))
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 30.0)
-            backoff = 0.5
-            self.stats.messages += len(messages)
-            self.stats.add(result)
-            if self.on_batch is not None:
-                self.on_batch(result)
-            if self._client is not None:
-                acknowledge(self._client, messages)
-            self._writing = False
+            batch = await asyncio.to_thread(self._build, deliveries)
+            if storing is not None:
+                await storing
+            storing = asyncio.create_task(self._store(deliveries, batch))
+            storing.add_done_callback(lambda _task: self._wake.set())
 
     async def _sweep_offline_forever(self) -> None:
         while True:
@@ -219,9 +233,15 @@ class IngestWorker:
             client.subscribe(topic_filter, qos=1)
         log.info("ingest worker %s connected to %s:%s", self.worker_id, address.host, address.port)
         started = time.monotonic()
+        stopped = asyncio.create_task(stop.wait())
         try:
-            await stop.wait()
+            # A failure in the batching loop is a bug: stop the worker (exit non-zero) rather
+            # than go on receiving; everything unacknowledged is redelivered after a restart.
+            done, _ = await asyncio.wait({stopped, tasks[0]}, return_when=asyncio.FIRST_COMPLETED)
+            if tasks[0] in done:
+                tasks[0].result()
         finally:
+            stopped.cancel()
             # Let an in-flight batch finish so that its messages are acknowledged.
             deadline = time.monotonic() + 10
             while (self._pending or self._writing) and time.monotonic() < deadline:
