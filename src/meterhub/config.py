@@ -35,7 +35,6 @@ class Settings(BaseSettings):
     share_group: str = Field(default="meterhub-ingest", description="MQTT 5 shared group")
     worker_id: str = Field(default="", description="fixed client id; default meterhub-ingest-HOST")
     timezone: str = Field(default="UTC", description="the utility's time zone (IANA name)")
-    currency: str = "USD"
     interval_minutes: int = Field(default=15, ge=1, le=1440)
     # How old a reading may be and still be accepted (late data horizon), and how far in the
     # future a meter clock may run before its reading is refused.
@@ -52,7 +51,14 @@ class Settings(BaseSettings):
     offline_after_seconds: int = Field(default=3600, ge=1)
     mosquitto_passwd_file: Path | None = None
     mosquitto_acl_file: Path | None = None
-    data_dir: Path = Path("data")
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _one_topic_level(cls, value: str) -> str:
+        # Ingest routes on exactly three levels: {prefix}/{meter id}/{kind}.
+        if not value or any(c in value for c in "/+#\x00"):
+            raise ValueError("topic_prefix must be one topic level without '/', '+' or '#'")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -141,7 +141,9 @@ def _readings(msg: Inbound, meter_id: str, rules: IngestRules, outcome: Outcome)
         if problem is None:
             outcome.readings.append(reading)
         else:
-            raw = orjson.dumps(_reading_document(reading))
+            # A single reading keeps its exact bytes; an item of a batch is kept as its own
+            # JSON document (the rest of the batch was stored).
+            raw = orjson.dumps(_reading_document(reading)) if decoded.batch else msg.payload
             outcome.dead_letters.append(_dead(msg, meter_id, raw, problem))
 
 

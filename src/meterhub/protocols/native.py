@@ -46,6 +46,7 @@ class ItemRejection:
 class Decoded:
     readings: list[Reading] = field(default_factory=list)
     rejections: list[ItemRejection] = field(default_factory=list)
+    batch: bool = False  # the payload was {"readings": [...]}
 
 
 def parse_json(payload: bytes, max_bytes: int) -> tuple[Any, Rejection | None]:
@@ -198,7 +199,7 @@ def decode(meter_id: str, payload: bytes, *, max_bytes: int = 256 * 1024) -> Dec
                 )
             )
             return decoded
-        batch = True
+        batch = decoded.batch = True
     else:
         items = [document]
         batch = False

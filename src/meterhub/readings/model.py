@@ -12,7 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-METER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "M1\n" through.
+METER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 
 # Fields of the v1 reading object that carry measurements. Anything else in a payload is kept
 # verbatim under ``Reading.extra`` so that firmware can add fields without being rejected.

@@ -120,6 +120,12 @@ def _values(reading: Reading) -> dict[str, Any]:
     return {name: getattr(reading, name) for name in _VALUE_FIELDS}
 
 
+def _measurements(values: dict[str, Any]) -> dict[str, Any]:
+    """What decides duplicate versus conflict: the measurements, not the sequence counter
+    (a meter that resends after a reboot may number the same reading differently)."""
+    return {k: v for k, v in values.items() if k != "seq"}
+
+
 def _stored_values(row: Any) -> dict[str, Any]:
     values = {name: getattr(row, name) for name in _VALUE_FIELDS}
     by_tariff = values["import_kwh_by_tariff"]
@@ -285,7 +291,7 @@ class IngestWriter:
             if reading is None:
                 continue
             stored = _stored_values(row)
-            if stored == _values(reading):
+            if _measurements(stored) == _measurements(_values(reading)):
                 duplicates += 1
             else:
                 conflicts.append(conflict_event(reading, stored, at))

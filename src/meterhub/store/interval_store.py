@@ -139,8 +139,10 @@ def save_assessments(
             }
         )
         old = set(stored_flags.split(",")) if stored_flags else set()
+        previous = assessments[index - 1].flags if index > 0 else ()
         for flag in assessment.flags:
-            if flag not in old:
+            # A flag that persists over many readings (a zero streak) is one finding.
+            if flag not in old and flag not in previous:
                 events.append(_vee_event(reading, flag, assessment, at))
     if changes:
         r = schema.readings

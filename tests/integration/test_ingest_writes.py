@@ -1,0 +1,67 @@
+"""Batched writes: duplicates, conflicts and the fallback when COPY meets stored keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, insert, select
+
+from conftest import count_rows
+from meterhub.config import Settings
+from meterhub.ingest.deriver import IntervalDeriver
+from meterhub.readings.model import Reading
+from meterhub.store import schema
+from meterhub.store.ingest_writes import IngestWriter, WriteBatch
+
+pytestmark = pytest.mark.integration
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
+
+
+def batch(*readings: Reading) -> WriteBatch:
+    return WriteBatch(received_at=datetime.now(UTC), readings=list(readings))
+
+
+def reading(minutes: int, kwh: float, seq: int | None = None, **values: float) -> Reading:
+    return Reading("M-1", T0 + timedelta(minutes=minutes), seq=seq, import_kwh=kwh, **values)
+
+
+@pytest.fixture
+def writer(any_engine: Engine) -> IngestWriter:
+    with any_engine.begin() as conn:
+        conn.execute(insert(schema.meters), [{"id": "M-1", "created_at": T0}])
+    return IngestWriter(any_engine)
+
+
+def test_repeats_inside_one_batch_count_as_duplicates(writer: IngestWriter) -> None:
+    result = writer.write(batch(reading(0, 1.0), reading(0, 1.0), reading(15, 2.0)))
+    assert (result.inserted, result.duplicates, result.conflicts) == (2, 1, 0)
+
+
+def test_a_resend_with_another_sequence_number_is_still_a_duplicate(writer: IngestWriter) -> None:
+    writer.write(batch(reading(0, 1.0, seq=7)))
+    result = writer.write(batch(reading(0, 1.0, seq=1)))
+    assert (result.inserted, result.duplicates, result.conflicts) == (0, 1, 0)
+
+
+def test_stored_keys_in_a_batch_fall_back_and_keep_the_new_rows(writer: IngestWriter) -> None:
+    writer.write(batch(reading(0, 1.0), reading(15, 2.0)))
+    # On PostgreSQL the direct COPY hits the stored keys and the batch goes through staging.
+    result = writer.write(batch(reading(0, 1.0), reading(15, 2.5), reading(30, 3.0)))
+    assert (result.inserted, result.duplicates, result.conflicts) == (1, 1, 1)
+    assert count_rows(writer.engine, "readings") == 3
+    assert count_rows(writer.engine, "events", "WHERE type = 'reading_conflict'") == 1
+
+
+def test_a_zero_streak_raises_one_event_not_one_per_reading(writer: IngestWriter) -> None:
+    # 12 hours of a register that does not move while the voltage is present
+    flat = [reading(15 * i, 5.0, voltage_v=230.0) for i in range(49)]
+    writer.write(batch(*flat))
+    settings = Settings(zero_streak_minutes=360)
+    IntervalDeriver(settings, writer.engine).drain()
+    with writer.engine.connect() as conn:
+        flagged = conn.execute(
+            select(schema.readings.c.ts).where(schema.readings.c.flags.contains("zero_streak"))
+        ).all()
+    assert len(flagged) > 1
+    assert count_rows(writer.engine, "events", "WHERE type = 'zero_streak'") == 1
