@@ -22,8 +22,11 @@ def batch(*readings: Reading) -> WriteBatch:
     return WriteBatch(received_at=datetime.now(UTC), readings=list(readings))
 
 
-def reading(minutes: int, kwh: float, seq: int | None = None, **values: float) -> Reading:
-    return Reading("M-1", T0 + timedelta(minutes=minutes), seq=seq, import_kwh=kwh, **values)
+def reading(
+    minutes: int, kwh: float, seq: int | None = None, voltage_v: float | None = None
+) -> Reading:
+    ts = T0 + timedelta(minutes=minutes)
+    return Reading("M-1", ts, seq=seq, import_kwh=kwh, voltage_v=voltage_v)
 
 
 @pytest.fixture
