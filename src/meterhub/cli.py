@@ -14,6 +14,7 @@ import typer
 
 from meterhub.config import get_settings
 from meterhub.devices.command import register as register_devices
+from meterhub.protocols.command import register as register_protocols
 from meterhub.sim.command import register as register_sim
 from meterhub.store.db import make_engine
 
@@ -22,6 +23,7 @@ db_app = typer.Typer(help="database schema", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 register_sim(app)
 register_devices(app)
+register_protocols(app)
 
 
 def _logging(level: str = "INFO") -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from meterhub.protocols.base import ParseContext, ParseError
 from meterhub.readings.model import MEASUREMENT_FIELDS, Reading, Rejection
 
 # Reason codes (also listed in docs/mqtt-contract.md)
@@ -223,3 +224,16 @@ def decode(meter_id: str, payload: bytes, *, max_bytes: int = 256 * 1024) -> Dec
         else:
             decoded.readings.append(result)
     return decoded
+
+
+def parse(data: bytes, context: ParseContext) -> list[Reading]:
+    """The native format through the common protocol surface (``meterhub parse``): the meter id
+    comes from the context, as it comes from the topic on the broker."""
+    if context.meter_id is None:
+        raise ParseError("missing_meter_id", "the native format needs --meter-id")
+    decoded = decode(context.meter_id, data)
+    if decoded.rejections:
+        first = decoded.rejections[0]
+        where = "" if first.index is None else f"item {first.index}: "
+        raise ParseError(first.rejection.code, where + first.rejection.message)
+    return decoded.readings
