@@ -141,16 +141,18 @@ async def serial_chunks(
         try:
             while True:
                 # What is waiting, or block (0.5 s at most) for the next byte: low latency.
-                chunk = await asyncio.to_thread(
-                    lambda: port.read(min(CHUNK_BYTES, max(1, port.in_waiting)))
-                )
+                chunk = await asyncio.to_thread(_read_available, port)
                 if chunk:
-                    yield bytes(chunk)
+                    yield chunk
         except (serial.SerialException, OSError) as exc:
             log.warning("source serial:%s failed (%s); reopening", device, exc)
         finally:
             port.close()
         await asyncio.sleep(backoff)
+
+
+def _read_available(port: Any) -> bytes:
+    return bytes(port.read(min(CHUNK_BYTES, max(1, port.in_waiting))))
 
 
 def open_source(spec: SourceSpec) -> AsyncIterator[bytes]:
