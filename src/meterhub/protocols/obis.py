@@ -184,6 +184,14 @@ def convert(value: Decimal | float | int | str, unit: str | None, field: ObisFie
     return float(number * factor)
 
 
+def canonical(value: Decimal | float | int | str, unit: str) -> tuple[float, str]:
+    """A value of a code the table does not know, in the canonical unit of its dimension
+    (Wh -> kWh, kW -> W, kvar -> var); unknown units are kept as written."""
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    target, factor = _UNITS.get(unit.lower(), (unit, Decimal(1)))
+    return float(number * factor), target
+
+
 def unit_of(unit: str | None) -> str | None:
     """A unit as written by a meter in its canonical spelling (kWh, W, m3, ...), when known."""
     if not unit:

@@ -1,0 +1,375 @@
+"""IEC 62056-21 readouts, and the data-line core that DSMR P1 (a profile of it) shares.
+
+Two framings:
+
+- Mode D push (Nordic HAN P1, DSMR style): ``/XXX5ident`` CRLF, data lines, ``!`` and a CRC-16/ARC
+  (poly 0xA001 reflected, init 0) over the bytes from ``/`` through ``!``, as up to 4 upper-case hex
+  digits (one warmtelink meter drops the leading zero). Meters that send no clock line (DSMR 2.2/3,
+  EasyMeter Q3D) send no CRC either; a frame with a ``0-0:1.0.0`` clock must carry one, so that a
+  damaged CRC line cannot pass as "no CRC".
+- Mode C readout: optional identification line, STX, data lines, ``!`` CRLF, ETX and a BCC (XOR of
+  every byte after STX through ETX).
+
+Data lines are ``OBIS(value*unit)(...)``; a line may start with ``(`` to continue the previous one
+(DSMR 2.2/3 gas: ``0-1:24.3.0(...)(m3)`` then ``(00001.001)``). Every value is mapped through the
+shared OBIS table (``protocols.obis``); what the reading has no field for is kept in
+``extra["obis"]`` and M-Bus channels (gas, water, heat) in ``extra["mbus"]``.
+
+Meter id for IEC 62056-21: ``context.meter_id`` when given, else the device address ``0.0.0`` or
+the serial number ``C.1.0`` of the readout; ``ParseError("missing_meter_id")`` when neither.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from itertools import pairwise
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from meterhub.protocols import obis
+from meterhub.protocols.base import ParseContext, ParseError
+from meterhub.readings.model import METER_ID_PATTERN, Reading
+
+MAX_FRAME_BYTES = 1 << 20
+STX, ETX = 0x02, 0x03
+
+_ITEM = re.compile(r"([^()\s]*)((?:\([^()\r\n]*\))+)")
+_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?\Z")
+_CLOCK = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([SW]?)\Z")
+_CRC_TEXT = re.compile(rb"^[0-9A-F]{1,4}\Z")
+# M-Bus device types (EN 13757-3) that DSMR meters relay.
+_MBUS_KINDS = {3: "gas", 4: "heat", 6: "warm_water", 7: "water", 12: "heat", 22: "cold_water"}
+
+
+def crc16_arc(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def bcc(data: bytes) -> int:
+    check = 0
+    for byte in data:
+        check ^= byte
+    return check
+
+
+@dataclass(slots=True)
+class DataLine:
+    code: str  # normalised OBIS
+    groups: list[str]  # the text inside each pair of parentheses
+
+
+@dataclass(slots=True)
+class Frame:
+    identification: str  # the "/..." line without the slash, "" when absent
+    lines: list[DataLine]
+    checksum: str | None  # "crc16", "bcc" or None
+
+
+def _malformed(message: str) -> ParseError:
+    return ParseError("malformed_frame", message)
+
+
+def parse_lines(text: str) -> list[DataLine]:
+    lines: list[DataLine] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        position = 0
+        for match in _ITEM.finditer(line):
+            if match.start() != position:
+                break
+            position = match.end()
+            groups = re.findall(r"\(([^()]*)\)", match[2])
+            if not match[1]:
+                if not lines or match.start() != 0:
+                    raise _malformed(f"line {number} continues nothing")
+                lines[-1].groups.extend(groups)
+                continue
+            lines.append(DataLine(_code(match[1], number), groups))
+        if position != len(line):
+            raise _malformed(f"line {number} is not OBIS(value): {line[:60]!r}")
+    return lines
+
+
+def _code(text: str, number: int) -> str:
+    try:
+        return obis.normalise_obis(text)
+    except ParseError:
+        raise _malformed(f"line {number}: {text[:40]!r} is not an OBIS code") from None
+
+
+def split_mode_d(data: bytes) -> tuple[bytes, Frame]:
+    """One mode D / DSMR telegram: checks the CRC; returns the protected bytes and the frame."""
+    start = data.find(b"/")
+    if start < 0 or data[:start].strip(b"\r\n\t \x00"):
+        raise _malformed("a telegram starts with '/'")
+    end = data.rfind(b"!")
+    if end < start:
+        raise _malformed("no '!' end of telegram (truncated?)")
+    body = data[start : end + 1]
+    tail = data[end + 1 :]
+    crc_text, _, rest = tail.partition(b"\n")
+    crc_text = crc_text.rstrip(b"\r")
+    text = body.decode("latin-1")
+    header, _, lines_text = text.partition("\n")
+    lines = parse_lines(lines_text[:-1])  # without the "!"
+    if not lines:
+        raise _malformed("a telegram without data lines")
+    if crc_text:
+        if not _CRC_TEXT.match(crc_text) or rest.strip(b"\r\n\t \x00"):
+            raise _malformed(f"bad CRC field after '!': {crc_text[:8]!r}")
+        given, computed = int(crc_text, 16), crc16_arc(body)
+        if given != computed:
+            raise ParseError("bad_crc", f"CRC {given:04X} given, {computed:04X} computed")
+        checksum: str | None = "crc16"
+    else:
+        if any(line.code == obis.CLOCK for line in lines):
+            raise _malformed("a telegram with a clock line must end with its CRC")
+        checksum = None
+    return body, Frame(header.rstrip("\r")[1:], lines, checksum)
+
+
+def split_mode_c(data: bytes) -> Frame:
+    stx = data.find(bytes([STX]))
+    etx = data.rfind(bytes([ETX]))
+    if stx < 0 or etx < stx or etx + 1 >= len(data):
+        raise _malformed("a mode C readout is STX ... ETX BCC")
+    if data[etx + 2 :].strip(b"\r\n\t \x00"):
+        raise _malformed("bytes after the BCC")
+    given, computed = data[etx + 1], bcc(data[stx + 1 : etx + 1])
+    if given != computed:
+        raise ParseError("bad_crc", f"BCC {given:02X} given, {computed:02X} computed")
+    head = data[:stx].decode("latin-1").strip("\r\n\x06 ")
+    if head and not head.startswith("/"):
+        raise _malformed("text before STX is not an identification line")
+    block = data[stx + 1 : etx].decode("latin-1").rstrip("\r\n")
+    if not block.endswith("!"):
+        raise _malformed("a mode C data block ends with '!'")
+    return Frame(head[1:], parse_lines(block[:-1]), "bcc")
+
+
+def local_time(text: str, zone: ZoneInfo) -> datetime:
+    """YYMMDDhhmmss[S|W] in the meter's zone, in UTC. S/W (summer/winter) picks the hour that
+    occurs twice when the clocks go back."""
+    match = _CLOCK.match(text)
+    if match is None:
+        raise ParseError("bad_timestamp", f"{text[:20]!r} is not YYMMDDhhmmss[S|W]")
+    yy, month, day, hour, minute, second = (int(group) for group in match.groups()[:6])
+    try:
+        wall = datetime(2000 + yy, month, day, hour, minute, second, tzinfo=zone)
+    except ValueError:
+        raise ParseError("bad_timestamp", f"{text!r} is not a date") from None
+    flag = match[7]
+    if flag:
+        summer = flag == "S"
+        for candidate in (wall, wall.replace(fold=1)):
+            if bool(candidate.dst()) == summer:
+                wall = candidate
+                break
+    utc = wall.astimezone(UTC)
+    if utc.astimezone(zone).replace(tzinfo=None) != wall.replace(tzinfo=None):
+        raise ParseError("bad_timestamp", f"{text!r} does not exist in {zone.key}")
+    return utc
+
+
+def _number(text: str) -> tuple[Decimal, str | None] | None:
+    value, _, unit = text.partition("*")
+    if not _NUMBER.match(value):
+        return None
+    try:
+        return Decimal(value), unit or None
+    except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
+        return None
+
+
+def _entry(line: DataLine, zone: ZoneInfo) -> dict[str, Any]:
+    """A data line as JSON: value and unit (converted when the OBIS table knows the code), a
+    DSMR timestamp when one of the groups is one, and the raw groups when there are several."""
+    field = obis.OBIS_FIELDS.get(line.code)
+    entry: dict[str, Any] = {}
+    for group in line.groups:
+        if "ts" not in entry and _CLOCK.match(group) and len(line.groups) > 1:
+            entry["ts"] = local_time(group, zone).isoformat()
+            continue
+        parsed = _number(group)
+        if "value" in entry or parsed is None:
+            continue
+        number, unit = parsed
+        if field is not None:
+            entry["value"] = obis.convert(number, unit, field)
+            if field.unit:
+                entry["unit"] = field.unit
+        elif unit is not None:
+            entry["value"], entry["unit"] = obis.canonical(number, unit)
+    if len(line.groups) > 1:
+        entry["raw"] = list(line.groups)
+    elif "value" not in entry:
+        entry["raw"] = line.groups[0] if line.groups else ""
+    return entry
+
+
+def _mbus(lines: list[DataLine], entries: dict[str, dict[str, Any]], zone: ZoneInfo) -> list[Any]:
+    channels: dict[int, dict[str, Any]] = {}
+    for line in lines:
+        a_b, _, cde = line.code.partition(":")
+        if not a_b.startswith("0-") or a_b == "0-0" or "*" in cde:
+            continue
+        channel = int(a_b[2:])
+        device = channels.setdefault(channel, {"channel": channel})
+        first = line.groups[0] if line.groups else ""
+        if cde == "24.1.0" and first.isdigit():
+            device["device_type"] = int(first)
+            device["kind"] = _MBUS_KINDS.get(int(first), "other")
+        elif cde in ("96.1.0", "96.1.1") and first:
+            device["equipment_id"] = hex_to_ascii(first) or first
+        elif cde.startswith("24.2.") and "value" in entries[line.code]:
+            device.update({"obis": line.code, **entries[line.code]})
+            device.pop("raw", None)
+        elif cde == "24.3.0" and len(line.groups) >= 7:
+            # DSMR 2.2/3: (ts)(00)(60)(1)(0-1:24.2.1)(m3) then the value on the next line.
+            parsed = _number(line.groups[6])
+            if parsed is not None:
+                device.update(
+                    {
+                        "obis": line.code,
+                        "value": float(parsed[0]),
+                        "unit": line.groups[5],
+                        "ts": local_time(line.groups[0], zone).isoformat(),
+                    }
+                )
+    return [channels[key] for key in sorted(channels)]
+
+
+def hex_to_ascii(text: str) -> str | None:
+    """DSMR sends ids as hex-encoded ASCII: the decoded text when it is printable, else None."""
+    if len(text) % 2 or not re.fullmatch(r"[0-9A-Fa-f]+", text):
+        return None
+    decoded = bytes.fromhex(text)
+    if not all(0x20 <= byte < 0x7F for byte in decoded):
+        return None
+    return decoded.decode("ascii")
+
+
+def checked_meter_id(candidate: str, where: str) -> str:
+    if not METER_ID_PATTERN.match(candidate):
+        raise ParseError(
+            "bad_meter_id",
+            f"{where} {candidate[:70]!r} is not a valid meter id (letters, digits, - and _, at "
+            "most 64); pass --meter-id",
+        )
+    return candidate
+
+
+MeterIdRule = Callable[[dict[str, list[str]]], str | None]
+
+
+def build_reading(
+    frame: Frame, context: ParseContext, meter_id_rule: MeterIdRule, fmt: str
+) -> Reading:
+    groups_by_code = {line.code: line.groups for line in frame.lines}
+    if context.meter_id is not None:
+        meter_id = checked_meter_id(context.meter_id, "meter id")
+    else:
+        found = meter_id_rule(groups_by_code)
+        if found is None:
+            raise ParseError("missing_meter_id", f"the {fmt} frame names no meter: --meter-id")
+        meter_id = found
+    zone = context.timezone
+    entries = {line.code: _entry(line, zone) for line in frame.lines}
+    clock = groups_by_code.get(obis.CLOCK)
+    if clock:
+        ts = local_time(clock[0], zone)
+    elif "1-0:0.9.2" in groups_by_code and "1-0:0.9.1" in groups_by_code:
+        # Mode C: date (C)YYMMDD and time hhmmss as two lines; no DST flag.
+        date = groups_by_code["1-0:0.9.2"][0][-6:]
+        ts = local_time(date + groups_by_code["1-0:0.9.1"][0], zone)
+    else:
+        ts = context.now.astimezone(UTC)
+    values = {
+        code: obis.ObisValue(entry["value"], entry.get("unit", ""))
+        for code, entry in entries.items()
+        if "value" in entry and code in obis.OBIS_FIELDS
+    }
+    fields = obis.reading_fields(values)
+    pf = fields.get("pf")
+    if isinstance(pf, float) and not -1.0 <= pf <= 1.0:
+        # E.ON Hungary's SAG5 sends 1-0:13.7.0(4.556): not a power factor; kept in extra only.
+        del fields["pf"]
+        entries["1-0:13.7.0"]["out_of_range"] = True
+    extra: dict[str, Any] = {"format": fmt}
+    if frame.identification:
+        extra["identification"] = frame.identification
+    extra["obis"] = {
+        code: entry
+        for code, entry in entries.items()
+        if not obis.in_reading(code) or "value" not in entry or "out_of_range" in entry
+    }
+    mbus = _mbus(frame.lines, entries, zone)
+    if mbus:
+        extra["mbus"] = mbus
+    return Reading(
+        meter_id=meter_id,
+        ts=ts,
+        import_kwh=_float(fields.get("import_kwh")),
+        export_kwh=_float(fields.get("export_kwh")),
+        import_kwh_by_tariff=fields.get("import_kwh_by_tariff"),  # type: ignore[arg-type]
+        power_w=_float(fields.get("power_w")),
+        voltage_v=_float(fields.get("voltage_v")),
+        current_a=_float(fields.get("current_a")),
+        pf=_float(fields.get("pf")),
+        freq_hz=_float(fields.get("freq_hz")),
+        extra=extra,
+    )
+
+
+def _float(value: object) -> float | None:
+    return value if isinstance(value, float) else None
+
+
+def telegrams(data: bytes) -> list[bytes]:
+    """A capture may hold several telegrams: split before every '/' that starts a line."""
+    if len(data) > MAX_FRAME_BYTES:
+        raise ParseError("frame_too_large", f"{len(data)} bytes; at most {MAX_FRAME_BYTES}")
+    starts = [m.start() + 1 for m in re.finditer(rb"\n/", data)]
+    bounds = [0, *starts, len(data)]
+    return [data[a:b] for a, b in pairwise(bounds) if data[a:b].strip()]
+
+
+def _iec_meter_id(groups_by_code: dict[str, list[str]]) -> str | None:
+    for code in ("1-0:0.0.0", "0-0:0.0.0", "0-0:C.1.0", "1-0:C.1.0"):
+        value = groups_by_code.get(code)
+        if value and value[0]:
+            return checked_meter_id(value[0], code)
+    return None
+
+
+def parse_frames(
+    data: bytes, context: ParseContext, meter_id_rule: MeterIdRule, fmt: str
+) -> list[Reading]:
+    try:
+        if bytes([STX]) in data and bytes([ETX]) in data and fmt == "iec62056-21":
+            frames = [split_mode_c(data)]
+        else:
+            frames = [split_mode_d(telegram)[1] for telegram in telegrams(data)]
+        if not frames:
+            raise _malformed("no telegram in the input")
+        return [build_reading(frame, context, meter_id_rule, fmt) for frame in frames]
+    except ParseError:
+        raise
+    except (ValueError, ArithmeticError, OverflowError, IndexError, KeyError) as exc:
+        # A guard, not a path: each malformed input should already have its own message.
+        raise _malformed(f"cannot decode: {exc}") from None
+
+
+def parse(data: bytes, context: ParseContext) -> list[Reading]:
+    return parse_frames(data, context, _iec_meter_id, "iec62056-21")
