@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     unknown_meters: Literal["reject", "register"] = "reject"
     batch_max: int = Field(default=5000, ge=1)
     batch_ms: int = Field(default=50, ge=1)
+    # Meters whose intervals one deriver transaction recomputes; smaller keeps SQLite's single
+    # write lock free for ingestion.
+    derive_chunk_meters: int = Field(default=200, ge=1)
     max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
     offline_after_seconds: int = Field(default=3600, ge=1)
     mosquitto_passwd_file: Path | None = None

@@ -126,6 +126,9 @@ async def run_demo(options: DemoOptions, stop: asyncio.Event) -> None:
         max_future_seconds=30 * 86400,
         offline_after_seconds=30 * 86400,
         unknown_meters="reject",
+        # Short SQLite transactions, so that the web app's reads never wait long.
+        batch_max=500,
+        derive_chunk_meters=10,
     )
     engine = make_engine(database_url)
     upgrade(engine)
@@ -149,7 +152,11 @@ async def run_demo(options: DemoOptions, stop: asyncio.Event) -> None:
     log.info("registered %d meters", registered)
 
     broker = await start_broker(broker_port)
-    worker = IngestWorker(settings, engine, mqtt_version=MQTTv311)
+    # amqtt gives up on a QoS 1 delivery (and drops it) when its PUBACK takes more than 5 s,
+    # whatever the backlog; acknowledging after the commit would lose messages while the history
+    # floods in. The in-process demo therefore acknowledges on receipt; production brokers
+    # (Mosquitto, EMQX) wait, and there ingest acknowledges only after the commit.
+    worker = IngestWorker(settings, engine, mqtt_version=MQTTv311, ack_on_receipt=True)
     deriver = IntervalDeriver(settings, engine)
     tasks = [
         asyncio.create_task(worker.run(stop)),

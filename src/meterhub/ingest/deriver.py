@@ -34,14 +34,15 @@ class IntervalDeriver:
         self.interval = timedelta(minutes=settings.interval_minutes)
         self.short_gap = timedelta(minutes=settings.short_gap_minutes)
         self.zero_streak = timedelta(minutes=settings.zero_streak_minutes)
+        self.chunk = settings.derive_chunk_meters
 
-    def run_once(self, chunk: int = 200) -> int:
+    def run_once(self) -> int:
         """Process one chunk of queued meters; returns how many meters were processed."""
-        return process_queued(self.engine, self._compute, chunk=chunk)
+        return process_queued(self.engine, self._compute, chunk=self.chunk)
 
-    def drain(self, chunk: int = 200) -> int:
+    def drain(self) -> int:
         total = 0
-        while processed := self.run_once(chunk):
+        while processed := self.run_once():
             total += processed
         return total
 

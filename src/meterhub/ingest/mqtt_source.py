@@ -32,11 +32,16 @@ def _text(topic: str | bytes) -> str:
     return topic if isinstance(topic, str) else topic.decode("utf-8", errors="replace")
 
 
-def attach(client: Client, sink: Sink) -> None:
-    """Route every QoS 0/1 message to ``sink``; QoS 1 stays unacknowledged until ``acknowledge``."""
+def attach(client: Client, sink: Sink, *, ack_on_receipt: bool = False) -> None:
+    """Route every QoS 0/1 message to ``sink``; QoS 1 stays unacknowledged until ``acknowledge``
+    unless ``ack_on_receipt`` (only for brokers that drop slow-to-ack messages, see demo.py)."""
     handler: Any = client._package_handler
 
     def on_qos1(mid: int, payload: bytes, topic: str | bytes, properties: Any) -> None:
+        if ack_on_receipt:
+            handler._send_puback(mid)
+            sink(Delivery(_text(topic), payload, None, client._connection))
+            return
         sink(Delivery(_text(topic), payload, mid, client._connection))
 
     def on_message(_client: Any, topic: str | bytes, payload: bytes, qos: int, props: Any) -> None:

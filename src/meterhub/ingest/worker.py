@@ -102,6 +102,7 @@ class IngestWorker:
         *,
         mqtt_version: int = MQTTv50,
         on_batch: Callable[[WriteResult], None] | None = None,
+        ack_on_receipt: bool = False,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -112,6 +113,7 @@ class IngestWorker:
         self.worker_id = settings.effective_worker_id
         self.stats = IngestStats()
         self.on_batch = on_batch
+        self.ack_on_receipt = ack_on_receipt
         self._pending: list[Delivery] = []
         self._client: Client | None = None
         self._writing = False
@@ -205,7 +207,7 @@ class IngestWorker:
             session_expiry_interval=7 * 24 * 3600,
             receive_maximum=65535,
         )
-        attach(client, self._receive)
+        attach(client, self._receive, ack_on_receipt=self.ack_on_receipt)
         self._client = client
         client.on_connect = lambda *_: self.connected.set()
         client.on_subscribe = self._on_subscribe

@@ -1,0 +1,219 @@
+"""Deliver the spool to the central broker with paho-mqtt 2.x: MQTT v5, QoS 1, TLS, last will.
+
+Every message is already in the spool when it gets here. ``run`` publishes from the spool, oldest
+first, with at most ``window`` messages awaiting PUBACK, and deletes each message when its PUBACK
+arrives. When the connection drops, whatever was in flight stays in the spool and is sent again,
+in order, after the reconnect (paho's own copies are dropped on reconnect so that the order is the
+spool's). So delivery is at least once: a message can arrive twice around an outage, never not at
+all unless the spool's bound dropped it.
+
+paho runs its network loop in its own thread; its callbacks only hand events to the event loop
+(``call_soon_threadsafe``), so the spool is touched from one thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from meterhub.edge.spool import Spool
+from meterhub.mqtt import BrokerAddress
+
+log = logging.getLogger("meterhub.edge.uplink")
+
+OFFLINE = b'{"online": false}'
+
+
+@dataclass(slots=True)
+class UplinkCounters:
+    published: int = 0  # messages acknowledged by the broker
+    bytes_sent: int = 0  # payload bytes of those messages
+    rejected: int = 0  # PUBACK with a failure reason (e.g. not authorised): deleted, not retried
+    connects: int = 0
+
+
+class Uplink:
+    def __init__(
+        self,
+        spool: Spool,
+        address: BrokerAddress,
+        *,
+        client_id: str,
+        status_topic: str,
+        ca_file: Path | None = None,
+        window: int = 100,
+        keepalive_s: int = 30,
+        reconnect_max_s: int = 30,
+    ) -> None:
+        self.spool = spool
+        self.address = address
+        self.status_topic = status_topic
+        self.window = window
+        self.keepalive_s = keepalive_s
+        self.counters = UplinkCounters()
+        self.connected = False
+        self.status_payload: bytes = b'{"online": true}'  # sent, retained, on every connect
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._inflight: dict[int, tuple[int, int]] = {}  # paho mid -> (spool id, payload bytes)
+        self._last_sent = 0  # highest spool id handed to paho on this connection
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        if address.username is not None:
+            client.username_pw_set(address.username, address.password)
+        context = address.ssl_context(ca_file)
+        if context is not None:
+            client.tls_set_context(context)
+        client.will_set(status_topic, OFFLINE, qos=1, retain=True)
+        client.max_inflight_messages_set(window)
+        client.reconnect_delay_set(1, reconnect_max_s)
+        client.on_connect = self._paho_connect
+        client.on_disconnect = self._paho_disconnect
+        client.on_publish = self._paho_publish
+        self._client = client
+
+    # -- paho's thread: hand everything to the event loop -----------------------------------
+
+    def _call(self, callback: Callable[..., object], *args: object) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _paho_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: object,
+        reason_code: ReasonCode,
+        properties: object,
+    ) -> None:
+        if reason_code.is_failure:
+            self._call(log.error, "uplink refused by broker: %s", str(reason_code))
+            return
+        # paho would resend its unacknowledged copies now, ahead of the spool's order; the spool
+        # has them all and resends them itself.
+        client.drop_out_messages()
+        self._call(self._on_connected)
+
+    def _paho_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: object,
+        reason_code: ReasonCode,
+        properties: object,
+    ) -> None:
+        self._call(self._on_disconnected, str(reason_code))
+
+    def _paho_publish(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: object,
+    ) -> None:
+        self._call(self._on_ack, mid, reason_code.is_failure, str(reason_code))
+
+    # -- the event loop's thread -------------------------------------------------------------
+
+    def _on_connected(self) -> None:
+        self.connected = True
+        self.counters.connects += 1
+        self._inflight.clear()
+        self._last_sent = 0
+        log.info(
+            "uplink connected to %s:%s; %d messages spooled",
+            self.address.host,
+            self.address.port,
+            len(self.spool),
+        )
+        self._client.publish(self.status_topic, self.status_payload, qos=1, retain=True)
+        self._wake.set()
+
+    def _on_disconnected(self, reason: str) -> None:
+        if self.connected:
+            log.warning("uplink disconnected (%s); spooling", reason)
+        self.connected = False
+        # Everything in flight stays in the spool and goes again, in order, after the reconnect.
+        self._inflight.clear()
+        self._last_sent = 0
+
+    def _on_ack(self, mid: int, failed: bool, reason: str) -> None:
+        entry = self._inflight.pop(mid, None)
+        if entry is None:
+            return  # the status message, or an ack from before a reconnect
+        spool_id, size = entry
+        self.spool.delete([spool_id])
+        if failed:
+            self.counters.rejected += 1
+            log.error("uplink: broker refused spooled message %d: %s", spool_id, reason)
+        else:
+            self.counters.published += 1
+            self.counters.bytes_sent += size
+        self._wake.set()
+
+    def enqueue(self, topic: str, payload: bytes) -> None:
+        self.spool.append(topic, payload)
+        self._wake.set()
+
+    def publish_status(self, payload: bytes) -> None:
+        """Retained status, not spooled: only the latest matters, so an outage may skip some."""
+        self.status_payload = payload
+        if self.connected:
+            self._client.publish(self.status_topic, payload, qos=1, retain=True)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._client.connect_async(self.address.host, self.address.port, self.keepalive_s)
+        self._client.loop_start()
+
+    def _pump(self) -> None:
+        while self.connected and len(self._inflight) < self.window:
+            batch = self.spool.peek(self.window - len(self._inflight), after_id=self._last_sent)
+            if not batch:
+                return
+            for message in batch:
+                info = self._client.publish(message.topic, message.payload, 1, message.retain)
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    # Lost the connection under our feet: the disconnect event will follow.
+                    return
+                self._inflight[info.mid] = (message.id, len(message.payload))
+                self._last_sent = message.id
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish from the spool until ``stop``; call ``start`` first."""
+        while not stop.is_set():
+            self._wake.clear()
+            self._pump()
+            waker = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waker, stopper}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            for task in (waker, stopper):
+                task.cancel()
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait (bounded) until the spool is empty; True when everything was acknowledged."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while len(self.spool) and loop.time() < deadline:
+            self._pump()
+            await asyncio.sleep(0.05)
+        return not len(self.spool)
+
+    async def close(self, offline_payload: bytes = OFFLINE, timeout_s: float = 5.0) -> None:
+        """Say offline (retained) while still connected, then disconnect cleanly."""
+        if self.connected:
+            info = self._client.publish(self.status_topic, offline_payload, qos=1, retain=True)
+            try:
+                await asyncio.to_thread(info.wait_for_publish, timeout_s)
+            except (RuntimeError, ValueError) as exc:
+                log.warning("uplink: offline status not acknowledged: %s", exc)
+        self._client.disconnect()
+        await asyncio.to_thread(self._client.loop_stop)
+        self.connected = False
