@@ -44,6 +44,7 @@ from meterhub.protocols.obis import (
     CLOCK,
     OBIS_FIELDS,
     ObisValue,
+    convert,
     in_reading,
     obis_from_bytes,
     reading_fields,
@@ -67,12 +68,13 @@ DLMS_UNITS: dict[int, str] = {
 # Codes that name the meter (as text): Aidon and Kaifa 0-0:96.1.0, Kamstrup its GS1 number.
 METER_ID_CODES = frozenset({"0-0:96.1.0", "1-1:0.0.5", "1-0:0.0.5"})
 _LIST_VERSION_CDE = "0.2.129"  # 1-1:0.2.129, OBIS list version identifier (NVE lists)
+_CLOCK_CDE = CLOCK.split(":")[1]  # 0-0:1.0.0 (Aidon, Kaifa), 0-1:1.0.0 (Kamstrup)
 
 # Lists without scalers: (C, D) of the code -> (scaler, unit) that the maker documents.
 Scaling = Mapping[tuple[int, int], tuple[int, str]]
 
 
-def _scaling(power: int, current: int, voltage: int, energy: int) -> dict[tuple[int, int], tuple[int, str]]:
+def _scaling(power: int, current: int, voltage: int, energy: int) -> Scaling:
     table: dict[tuple[int, int], tuple[int, str]] = {}
     for c in (1, 2, 21, 22, 41, 42, 61, 62):
         table[(c, 7)] = (power, "W")
@@ -383,7 +385,7 @@ def _to_reading(notification: _Notification, context: ParseContext) -> Reading:
             meter_id = _meter_id(entry.value)
         elif code.endswith(":" + _LIST_VERSION_CDE):
             list_version = _text(entry.value)
-        elif code.startswith("0-") and code.endswith(":" + CLOCK.split(":")[1]):
+        elif code.startswith("0-") and code.split(":")[1] == _CLOCK_CDE:
             if isinstance(entry.value, bytes):
                 clock = _date_time(entry.value, context)
         else:
@@ -440,15 +442,13 @@ def _value(
         if type(value) is int and (scaler or unit):
             extra_obis[entry.code] = {"value": float(Decimal(value).scaleb(scaler)), "unit": unit}
         else:
-            extra_obis[entry.code] = {"value": _json_value(value), "unit": unit}
+            extra_obis[entry.code] = {"value": _json_value(value), "unit": unit or ""}
         return
     if type(value) is not int and type(value) is not float:
         raise ParseError("bad_value", f"{entry.code} carries {type(value).__name__}, not a number")
     if unit is None:
         # No scaler in the frame and none documented: DLMS base units (W, V, A, Wh, varh).
         unit = {"kWh": "Wh", "kvarh": "varh"}.get(obis_field.unit, obis_field.unit)
-    from meterhub.protocols.obis import convert
-
     converted = convert(Decimal(value).scaleb(scaler), unit, obis_field)
     values[key] = ObisValue(converted, obis_field.unit)
     if not in_reading(key):
@@ -520,4 +520,6 @@ def _date_time(raw: bytes, context: ParseContext) -> datetime | None:
         fold = 0 if status == 0xFF or status & 0x80 else 1
         return local.replace(tzinfo=context.timezone, fold=fold).astimezone(UTC)
     except (ValueError, OverflowError):
-        raise ParseError("bad_timestamp", f"DLMS date-time {raw.hex()} is not a valid time") from None
+        raise ParseError(
+            "bad_timestamp", f"DLMS date-time {raw.hex()} is not a valid time"
+        ) from None
