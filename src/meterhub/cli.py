@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import typer
 
 from meterhub.config import get_settings
+from meterhub.mqtt import parse_broker_url
 from meterhub.devices.command import register as register_devices
 from meterhub.protocols.command import register as register_protocols
 from meterhub.sim.command import register as register_sim
@@ -67,7 +68,16 @@ def ingest(
     async def main() -> None:
         await run_ingest(settings, await _until_signal(), derive=derive)
 
-    asyncio.run(main())
+    from gmqtt.mqtt.handler import MQTTConnectError
+
+    try:
+        asyncio.run(main())
+    except (MQTTConnectError, OSError) as exc:
+        # One readable line (never the URL: it may hold the password).
+        address = parse_broker_url(settings.mqtt_url)
+        who = address.username or "anonymous"
+        typer.echo(f"error: broker {address.host}:{address.port} refused {who}: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

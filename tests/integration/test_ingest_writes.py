@@ -68,3 +68,26 @@ def test_a_zero_streak_raises_one_event_not_one_per_reading(writer: IngestWriter
         ).all()
     assert len(flagged) > 1
     assert count_rows(writer.engine, "events", "WHERE type = 'zero_streak'") == 1
+
+
+def test_a_meter_silent_for_too_long_is_marked_offline_once(writer: IngestWriter) -> None:
+    from sqlalchemy import update
+
+    from meterhub.store.meters import mark_stale_meters_offline
+
+    long_ago = datetime.now(UTC) - timedelta(hours=3)
+    with writer.engine.begin() as conn:
+        conn.execute(update(schema.meters).values(online=True, last_seen_at=long_ago))
+    assert mark_stale_meters_offline(writer.engine, timedelta(hours=1)) == ["M-1"]
+    assert mark_stale_meters_offline(writer.engine, timedelta(hours=1)) == []
+    assert count_rows(writer.engine, "events", "WHERE type = 'offline'") == 1
+
+
+def test_a_meter_heard_recently_stays_online(writer: IngestWriter) -> None:
+    from sqlalchemy import update
+
+    from meterhub.store.meters import mark_stale_meters_offline
+
+    with writer.engine.begin() as conn:
+        conn.execute(update(schema.meters).values(online=True, last_seen_at=datetime.now(UTC)))
+    assert mark_stale_meters_offline(writer.engine, timedelta(hours=1)) == []

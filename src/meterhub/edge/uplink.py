@@ -14,6 +14,7 @@ paho runs its network loop in its own thread; its callbacks only hand events to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,8 +82,10 @@ class Uplink:
     # -- paho's thread: hand everything to the event loop -----------------------------------
 
     def _call(self, callback: Callable[..., object], *args: object) -> None:
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(callback, *args)
+        if self._loop is not None:
+            # RuntimeError: the event loop has ended, the gateway is shutting down.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(callback, *args)
 
     def _paho_connect(
         self,

@@ -44,6 +44,7 @@ from meterhub.protocols.obis import (
     CLOCK,
     OBIS_FIELDS,
     ObisValue,
+    canonical,
     convert,
     in_reading,
     obis_from_bytes,
@@ -440,7 +441,8 @@ def _value(
     value = entry.value
     if obis_field is None:
         if type(value) is int and (scaler or unit):
-            extra_obis[entry.code] = {"value": float(Decimal(value).scaleb(scaler)), "unit": unit}
+            number, canonical_unit = canonical(Decimal(value).scaleb(scaler), unit or "")
+            extra_obis[entry.code] = {"value": number, "unit": canonical_unit}
         else:
             extra_obis[entry.code] = {"value": _json_value(value), "unit": unit or ""}
         return
