@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 import typer
 
 from meterhub.config import get_settings
-from meterhub.mqtt import parse_broker_url
 from meterhub.devices.command import register as register_devices
+from meterhub.mqtt import parse_broker_url
 from meterhub.protocols.command import register as register_protocols
 from meterhub.sim.command import register as register_sim
 from meterhub.store.db import make_engine
