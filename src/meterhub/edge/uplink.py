@@ -217,6 +217,7 @@ class Uplink:
                 await asyncio.to_thread(info.wait_for_publish, timeout_s)
             except (RuntimeError, ValueError) as exc:
                 log.warning("uplink: offline status not acknowledged: %s", exc)
+        self.connected = False  # a disconnect we asked for: no "spooling" warning
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
         self.connected = False
