@@ -8,7 +8,8 @@ A summary is a contract reading, so the platform needs nothing new to take it:
   last reading: cumulative, so the platform derives interval energy exactly as from any meter;
 - ``voltage_v``, ``current_a``, ``pf``, ``freq_hz`` are the last reading's values;
 - ``extra`` has ``power_w_min``, ``power_w_max``, ``power_w_mean`` (arithmetic mean of the
-  samples), ``readings`` (samples in the interval), ``interval_s``, and ``import_kwh_delta`` /
+  samples), ``samples`` (readings in the interval; not ``readings``, which the contract reserves
+  for a batch ``{"readings": [...]}``), ``interval_s``, and ``import_kwh_delta`` /
   ``export_kwh_delta`` (register at this interval's end minus at the previous summary's end; absent
   for the first summary). ``power_w`` itself is left out: it means an instantaneous value.
 
@@ -118,7 +119,7 @@ class IntervalSummary:
         self._open = None
         last = current.last
         extra: dict[str, object] = {
-            "readings": current.count,
+            "samples": current.count,
             "interval_s": int(self.interval.total_seconds()),
         }
         if current.power_count:
