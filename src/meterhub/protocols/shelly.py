@@ -145,7 +145,7 @@ def _unwrap(document: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, bool]:
     if "error" in document and "src" in document:
         error = document["error"]
         detail = error.get("message") if isinstance(error, dict) else error
-        raise ParseError("device_error", f"the device answered an error: {str(detail)[:80]}")
+        raise ParseError("device_error", f"the device answered an error: {str(detail)[:80]!r}")
     if "result" in document and "src" in document:
         return _object("result", document["result"]), document["src"], None, False
     return document, None, None, False
