@@ -182,14 +182,6 @@ def test_meter_and_utc_time_filters_select_a_half_open_range(database: Engine) -
     [
         pytest.param(
             "sqlite_engine",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "BUG: export binds --from/--to as given; SQLite stores timestamps without an "
-                    "offset, so a +05:45 bound is compared as its local wall time and the range "
-                    "is 5 h 45 min late"
-                ),
-            ),
         ),
         "pg_engine",
     ],
@@ -252,13 +244,6 @@ def test_parquet_to_stdout_with_filters(database: Engine) -> None:
     [
         pytest.param(
             "sqlite_engine",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "BUG: on SQLite exported timestamps are naive (no offset in CSV, no time "
-                    "zone in Parquet); on PostgreSQL they are UTC"
-                ),
-            ),
         ),
         "pg_engine",
     ],
@@ -345,14 +330,6 @@ def test_csv_in_several_chunks_has_one_header(any_engine: Engine) -> None:
     assert lines.count(",".join(READING_HEADER)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: the Parquet writer takes its schema from the first chunk; a column that is all "
-        "null there (type null) cannot take the values of a later chunk: ArrowNotImplementedError "
-        "'Unsupported cast from double to null'"
-    ),
-)
 def test_parquet_in_several_chunks_survives_a_column_null_in_the_first(
     any_engine: Engine,
 ) -> None:

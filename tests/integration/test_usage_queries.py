@@ -240,14 +240,6 @@ def test_usage_in_range_pro_rates_both_ends(any_engine: Engine) -> None:
     [
         pytest.param(
             "sqlite_engine",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "BUG: SQLite stores UTC_TS without its offset, and load_intervals binds an "
-                    "aware non-UTC bound as its local wall time, so the range is shifted by the "
-                    "offset (+05:45 here)"
-                ),
-            ),
         ),
         "pg_engine",
     ],

@@ -287,13 +287,6 @@ def test_hostile_requests_get_a_4xx(client: TestClient, any_engine: Engine, path
     assert count_rows(any_engine, "meters") == 3  # nothing was dropped
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: _aware() converts with astimezone(UTC) and the default from is to - 31 days; "
-        "timestamps at the edge of the datetime range raise OverflowError -> 500"
-    ),
-)
 @pytest.mark.parametrize(
     "params",
     [
@@ -309,13 +302,6 @@ def test_timestamps_at_the_edge_of_the_calendar_get_a_4xx(
     assert 400 <= response.status_code < 500, response.status_code
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: offset has ge=0 but no upper bound; an offset beyond the database's integer range "
-        "fails in the driver (OverflowError on SQLite, NumericValueOutOfRange on PostgreSQL) -> 500"
-    ),
-)
 @pytest.mark.parametrize("path", ["/?offset=", "/api/v1/meters?offset="])
 def test_an_enormous_offset_gets_a_4xx_or_an_empty_page(client: TestClient, path: str) -> None:
     response = client.get(path + "9" * 25)

@@ -9,7 +9,7 @@ from typing import Any, BinaryIO, Literal
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, Table, TypeDecorator, select
 
 from meterhub.store import schema
 
@@ -60,6 +60,33 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def arrow_schema_of(table: Table) -> pa.Schema:
+    """The file's schema comes from the table, not from the data: a column that is empty in the
+    first chunk (or in the whole export) keeps its type, and every export of a kind matches."""
+    fields = []
+    for column in table.columns:
+        python_type: Any
+        column_type = column.type
+        if isinstance(column_type, TypeDecorator):
+            column_type = column_type.impl_instance
+        try:
+            python_type = column_type.python_type
+        except NotImplementedError:
+            python_type = str
+        if python_type is datetime:
+            arrow_type = pa.timestamp("us", tz="UTC")
+        elif python_type is float:
+            arrow_type = pa.float64()
+        elif python_type is int:
+            arrow_type = pa.int64()
+        elif python_type is bool:
+            arrow_type = pa.bool_()
+        else:  # text, JSON (serialised) and raw payloads (decoded) are written as text
+            arrow_type = pa.string()
+        fields.append(pa.field(column.name, arrow_type))
+    return pa.schema(fields)
+
+
 def export(
     engine: Engine,
     kind: Kind,
@@ -73,23 +100,16 @@ def export(
 ) -> int:
     """Write rows to ``out`` chunk by chunk (memory stays bounded); returns the row count."""
     total = 0
-    writer: pq.ParquetWriter | None = None
-    arrow_schema: pa.Schema | None = None
+    schema_ = arrow_schema_of(_TABLES[kind][0])
+    writer = pq.ParquetWriter(out, schema_) if file_format == "parquet" else None
     for rows in _chunks(engine, kind, meter_id, start, end, chunk_rows):
-        frame = pl.DataFrame(rows, infer_schema_length=None)
-        if file_format == "csv":
-            frame.write_csv(out, include_header=total == 0)
+        table = pa.Table.from_pylist(rows, schema=schema_)
+        if writer is not None:
+            writer.write_table(table)
         else:
-            table = frame.to_arrow()
-            if writer is None:
-                arrow_schema = table.schema
-                writer = pq.ParquetWriter(out, arrow_schema)
-            writer.write_table(table.cast(arrow_schema))
+            pl.from_arrow(table).write_csv(out, include_header=total == 0)  # type: ignore[union-attr]
         total += len(rows)
-    if file_format == "parquet":
-        if writer is None:
-            columns = [c.name for c in _TABLES[kind][0].columns]
-            writer = pq.ParquetWriter(out, pa.schema([(c, pa.string()) for c in columns]))
+    if writer is not None:
         writer.close()
     elif total == 0:
         out.write((",".join(c.name for c in _TABLES[kind][0].columns) + "\n").encode())

@@ -7,6 +7,8 @@ PostgreSQL (the migration creates them partitioned; see ``store.partitions``).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -22,8 +24,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 
 metadata = MetaData(
     naming_convention={
@@ -35,7 +39,30 @@ metadata = MetaData(
     }
 )
 
-UTC_TS = DateTime(timezone=True)
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps are UTC in every database. PostgreSQL's timestamptz converts by itself; SQLite
+    stores wall-clock text, so an aware bound like +05:45 would be compared as local time and
+    results would come back naive. Converting on the way in and labelling on the way out makes
+    both behave the same."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a UTC instant is required")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+UTC_TS = UTCDateTime()
 
 feeders = Table(
     "feeders",

@@ -16,6 +16,8 @@ from meterhub.config import Settings
 from meterhub.readings.model import METER_ID_PATTERN
 from meterhub.store import queries, schema
 
+# Paging deeper than this is a query nobody means; beyond it the databases' integers overflow.
+MAX_OFFSET = 10_000_000
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
@@ -34,7 +36,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/", response_class=HTMLResponse)
-    def meter_page(request: Request, offset: Annotated[int, Query(ge=0)] = 0) -> Any:
+    def meter_page(request: Request, offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> Any:
         with engine.connect() as conn:
             meters = queries.meters_overview(conn, limit=500, offset=offset)
             counts = queries.count_meters(conn)
@@ -53,7 +55,8 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     @app.get("/api/v1/meters")
     def list_meters(
-        limit: Annotated[int, Query(ge=1, le=5000)] = 500, offset: Annotated[int, Query(ge=0)] = 0
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> list[dict[str, Any]]:
         with engine.connect() as conn:
             return [_as_dict(m) for m in queries.meters_overview(conn, limit=limit, offset=offset)]
@@ -67,8 +70,11 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     ) -> dict[str, Any]:
         if not METER_ID_PATTERN.match(meter_id):
             raise HTTPException(422, "meter id must be 1-64 ASCII letters, digits, - or _")
-        end = _aware(end) if end else datetime.now(UTC)
-        start = _aware(start) if start else end - timedelta(days=31)
+        try:
+            end = _aware(end) if end else datetime.now(UTC)
+            start = _aware(start) if start else end - timedelta(days=31)
+        except OverflowError:
+            raise HTTPException(422, "timestamps must lie between the years 1 and 9999") from None
         if start >= end:
             raise HTTPException(422, "from must be before to")
         with engine.connect() as conn:
