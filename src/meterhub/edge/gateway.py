@@ -62,6 +62,7 @@ class GatewayOptions:
     aggregate: timedelta | None = None
     spool_max_messages: int | None = 100_000
     spool_max_bytes: int | None = 64 * 1024 * 1024
+    spool_synchronous: str = "FULL"  # SQLite: FULL survives a power cut, NORMAL only a crash
     encryption_key: bytes | None = None
     authentication_key: bytes | None = None
     source_name: str = ""
@@ -100,6 +101,7 @@ class Gateway:
             options.spool_path,
             max_messages=options.spool_max_messages,
             max_bytes=options.spool_max_bytes,
+            synchronous=options.spool_synchronous,
         )
         self.uplink = Uplink(
             self.spool,

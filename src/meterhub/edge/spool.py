@@ -33,7 +33,7 @@ class SpooledMessage:
 
 
 class Spool:
-    """SQLite-backed FIFO. Not thread-safe: use it from one thread (the gateway's event loop)."""
+    """SQLite-backed FIFO. Not thread-safe: one thread at a time (the gateway's event loop)."""
 
     def __init__(
         self,
@@ -49,7 +49,9 @@ class Spool:
             raise ValueError("max_bytes must be at least 1")
         self.max_messages = max_messages
         self.max_bytes = max_bytes
-        self._db = sqlite3.connect(str(path), isolation_level=None)
+        # check_same_thread off: a spool may be made in one thread and then used in another
+        # (the gateway's event loop), but never from two at once.
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: a reading the meter sent must survive a power cut of the gateway, not only a crash.
         self._db.execute(f"PRAGMA synchronous={synchronous}")

@@ -1,0 +1,274 @@
+"""The edge gateway against a real, private Mosquitto that is killed and started again mid-stream.
+
+The broker runs from a temporary config on a free port of 127.0.0.1 with ``persistence false``
+(never the machine's broker on 1883) and is killed by its pid. The gateway tails a file of native
+JSON lines (meter M-EDGE) with its own credentials. A broker started with persistence off forgets
+every session, so a fresh subscriber is started after each restart; to make sure it is subscribed
+before the gateway can deliver its spool, the restarted broker first knows only the subscriber's
+password and learns the gateway's on SIGHUP (Mosquitto reloads its password file then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from conftest import service_missing, wait_until
+from meterhub.edge.gateway import Gateway, GatewayOptions
+from meterhub.edge.sources import file_chunks
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+MOSQUITTO = Path("/usr/sbin/mosquitto")
+MOSQUITTO_PASSWD = Path("/usr/bin/mosquitto_passwd")
+METER = "M-EDGE"
+TOPIC = f"meters/{METER}/readings"
+T0 = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class PrivateBroker:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.passwd = directory / "passwd"
+        self.conf = directory / "mosquitto.conf"
+        self.log = directory / "mosquitto.log"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "persistence false\n"
+            "allow_anonymous false\n"
+            f"password_file {self.passwd}\n"
+            # Run as whoever runs the tests: as root, Mosquitto would switch to a 'mosquitto'
+            # user that cannot read pytest's private temporary directory.
+            f"user {getpass.getuser()}\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def users(self, *users: str) -> None:
+        """Replace the password file (user name == password, it is a test)."""
+        self.passwd.write_text("")
+        for user in users:
+            subprocess.run(
+                [str(MOSQUITTO_PASSWD), "-b", str(self.passwd), user, user],
+                check=True,
+                capture_output=True,
+                timeout=10,
+            )
+        self.passwd.chmod(0o600)
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(MOSQUITTO), "-c", str(self.conf)], stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"mosquitto did not listen: {self.log.read_text()[-2000:]}")
+
+    def reload(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self.process = None
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[PrivateBroker]:
+    if not (MOSQUITTO.exists() and MOSQUITTO_PASSWD.exists()):
+        service_missing(f"{MOSQUITTO} and {MOSQUITTO_PASSWD}")
+    running = PrivateBroker(tmp_path)
+    running.users("sub", METER)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.kill()
+
+
+class Subscriber:
+    """QoS 1, fixed client id, persistent session; collects the ts of every reading received."""
+
+    def __init__(self, port: int, received: list[str]) -> None:
+        self.received = received
+        self.subscribed = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="edge-test-sub", protocol=mqtt.MQTTv5
+        )
+        self.client.username_pw_set("sub", "sub")
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(TOPIC, qos=1)
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port, clean_start=False)
+        self.client.loop_start()
+        if not self.subscribed.wait(5):
+            raise RuntimeError("subscriber not subscribed within 5 s")
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self.received.append(json.loads(message.payload)["ts"])
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class GatewayThread:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.result: dict[str, Any] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._started.set()
+        self.result = await self.gateway.run(self._stop)
+
+    def __enter__(self) -> GatewayThread:
+        self._thread.start()
+        self._started.wait(5)
+        return self
+
+    def stop(self) -> dict[str, Any]:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(15)
+        assert not self._thread.is_alive(), "gateway did not stop within 15 s"
+        return self.result
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread.is_alive():
+            self.stop()
+
+
+def ts_of(i: int) -> str:
+    return (T0 + timedelta(seconds=10 * i)).isoformat()
+
+
+def append_readings(path: Path, numbers: range) -> None:
+    with path.open("ab") as handle:
+        for i in numbers:
+            line = {"ts": ts_of(i), "seq": i, "import_kwh": 100 + i / 1000, "power_w": 500.0 + i}
+            handle.write(json.dumps(line).encode() + b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def make_gateway(broker: PrivateBroker, tmp_path: Path, feed: Path, **spool: int) -> Gateway:
+    feed.touch()
+    options = GatewayOptions(
+        format_name="native",
+        meter_id=METER,
+        mqtt_url=f"mqtt://{METER}:{METER}@127.0.0.1:{broker.port}",
+        spool_path=tmp_path / "spool.db",
+        reconnect_max_s=1,
+        status_interval_s=0.5,
+        spool_max_messages=spool.get("max_messages", 100_000),
+        spool_synchronous="NORMAL",
+    )
+    return Gateway(options, file_chunks(feed, follow=True, poll_s=0.05))
+
+
+def restart_broker_then_subscribe(broker: PrivateBroker, received: list[str]) -> Subscriber:
+    """Broker back on the same port; the subscriber in before the gateway may deliver."""
+    broker.users("sub")
+    broker.start()
+    subscriber = Subscriber(broker.port, received)
+    broker.users("sub", METER)
+    broker.reload()
+    return subscriber
+
+
+def first_seen(received: list[str]) -> list[str]:
+    return list(dict.fromkeys(received))  # QoS 1 may redeliver: dedupe by ts, keep order
+
+
+def test_outage_within_spool_bound_loses_nothing(broker: PrivateBroker, tmp_path: Path) -> None:
+    feed = tmp_path / "meter.jsonl"
+    received: list[str] = []
+    subscriber = Subscriber(broker.port, received)
+    with GatewayThread(make_gateway(broker, tmp_path, feed)) as running:
+        append_readings(feed, range(0, 20))
+        wait_until(lambda: len(set(received)) >= 20, 15, "20 readings before the outage")
+        subscriber.stop()
+        broker.kill()
+
+        append_readings(feed, range(20, 50))  # the broker is down: these go to the spool
+        gateway = running.gateway
+        wait_until(lambda: gateway.counters.readings == 50, 10, "readings read during outage")
+        assert not gateway.uplink.connected
+
+        subscriber = restart_broker_then_subscribe(broker, received)
+        wait_until(lambda: len(set(received)) >= 50, 20, "the spool flushed after the outage")
+        append_readings(feed, range(50, 60))
+        wait_until(lambda: len(set(received)) >= 60, 10, "readings after the outage")
+        result = running.stop()
+    subscriber.stop()
+
+    assert first_seen(received) == [ts_of(i) for i in range(60)]
+    assert result["dropped"] == 0
+    assert result["spooled"] == 0
+    assert result["readings"] == 60
+    assert result["published"] >= 60
+    assert result["bytes_read"] == feed.stat().st_size
+    assert result["bytes_sent"] > 0
+
+
+def test_outage_beyond_spool_bound_drops_the_oldest(broker: PrivateBroker, tmp_path: Path) -> None:
+    feed = tmp_path / "meter.jsonl"
+    received: list[str] = []
+    subscriber = Subscriber(broker.port, received)
+    with GatewayThread(make_gateway(broker, tmp_path, feed, max_messages=10)) as running:
+        gateway = running.gateway
+        append_readings(feed, range(0, 10))
+        wait_until(lambda: len(set(received)) >= 10, 15, "10 readings before the outage")
+        wait_until(lambda: gateway.uplink.counters.published == 10, 5, "10 PUBACKs")
+        subscriber.stop()
+        broker.kill()
+
+        append_readings(feed, range(10, 40))  # 30 readings into a spool of 10: 20 dropped
+        wait_until(lambda: gateway.counters.readings == 40, 10, "readings read during outage")
+
+        subscriber = restart_broker_then_subscribe(broker, received)
+        wait_until(lambda: len(set(received)) >= 20, 20, "the spool flushed after the outage")
+        wait_until(lambda: gateway.uplink.counters.published >= 20, 5, "PUBACKs after outage")
+        result = running.stop()
+    subscriber.stop()
+
+    kept = [ts_of(i) for i in range(30, 40)]  # the newest 10 of the outage survive
+    assert first_seen(received) == [ts_of(i) for i in range(10)] + kept
+    assert result["dropped"] == 20
+    assert result["spooled"] == 0
