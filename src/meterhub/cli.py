@@ -14,6 +14,7 @@ import typer
 
 from meterhub.config import get_settings
 from meterhub.devices.command import register as register_devices
+from meterhub.edge.command import register as register_edge
 from meterhub.mqtt import parse_broker_url
 from meterhub.protocols.command import register as register_protocols
 from meterhub.sim.command import register as register_sim
@@ -25,6 +26,7 @@ app.add_typer(db_app, name="db")
 register_sim(app)
 register_devices(app)
 register_protocols(app)
+register_edge(app)
 
 
 def _logging(level: str = "INFO") -> None:
