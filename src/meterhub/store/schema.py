@@ -25,7 +25,6 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
-    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 
@@ -213,5 +212,4 @@ ingest_counters = Table(
     Column("reason", String(48), primary_key=True),
     Column("count", BigInteger, nullable=False),
     Column("updated_at", UTC_TS, nullable=False),
-    UniqueConstraint("worker_id", "outcome", "reason", name="uq_ingest_counters_key"),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from meterhub.store.partitions import is_partition
 from meterhub.store.schema import metadata
 
 connection = context.config.attributes.get("connection")
@@ -13,6 +14,7 @@ if connection is None:  # pragma: no cover - the CLI always hands a connection o
 context.configure(
     connection=connection,
     target_metadata=metadata,
+    include_name=lambda name, kind, _parent: not (kind == "table" and is_partition(name)),
     render_as_batch=connection.dialect.name == "sqlite",
 )
 with context.begin_transaction():
