@@ -112,6 +112,7 @@ class Gateway:
             reconnect_max_s=options.reconnect_max_s,
         )
         self.snapshot: dict[str, Any] = {}  # the latest counters, readable from other threads
+        self._frame_ids: set[str] = set()
 
     # -- counters ----------------------------------------------------------------------------
 
@@ -204,19 +205,21 @@ class Gateway:
                 "edge parser_crash meter_id=%s bytes=%d", self.options.meter_id, len(frame)
             )
             return []
-        good = []
         for reading in parsed:
             if reading.meter_id != self.options.meter_id:
-                # The broker lets this credential speak for one meter only.
-                self.counters.parse_errors["meter_mismatch"] += 1
-                log.warning(
-                    "edge meter_mismatch meter_id=%s frame_meter_id=%s",
-                    self.options.meter_id,
-                    reading.meter_id,
-                )
-                continue
-            good.append(reading)
-        return good
+                # ParseContext.meter_id overrides a frame's own id; a parser that keeps the id
+                # it found (a HAN list's serial number) gets the same treatment here, since the
+                # credential speaks for --meter-id only. The frame's id is kept, and logged once.
+                if reading.meter_id not in self._frame_ids:
+                    self._frame_ids.add(reading.meter_id)
+                    log.warning(
+                        "edge frame_meter_id meter_id=%s frame_meter_id=%s",
+                        self.options.meter_id,
+                        reading.meter_id,
+                    )
+                reading.extra.setdefault("frame_meter_id", reading.meter_id)
+                reading.meter_id = self.options.meter_id
+        return parsed
 
     async def _aggregate(self, readings: asyncio.Queue[Reading | None]) -> None:
         interval = self.options.aggregate
