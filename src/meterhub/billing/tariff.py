@@ -406,9 +406,7 @@ def parse_tariff(document: Any) -> Tariff:
     except ValidationError as exc:
         raise TariffInvalid(
             [
-                TariffProblem(
-                    error["type"], ".".join(str(part) for part in error["loc"]), error["msg"]
-                )
+                TariffProblem(error["type"], _field_path(error["loc"]), error["msg"])
                 for error in exc.errors()
             ]
         ) from None
@@ -416,6 +414,20 @@ def parse_tariff(document: Any) -> Tariff:
     if problems:
         raise TariffInvalid(problems)
     return tariff
+
+
+_ENERGY_KINDS = frozenset({"flat", "telescopic", "non_telescopic", "tou"})
+
+
+def _field_path(loc: Sequence[int | str]) -> str:
+    """The document path of a Pydantic error: without the union tag Pydantic inserts after a
+    discriminated list item (``energy.0.tou.rates`` is ``energy.0.rates`` in the document)."""
+    parts = [
+        str(part)
+        for index, part in enumerate(loc)
+        if not (part in _ENERGY_KINDS and index > 0 and isinstance(loc[index - 1], int))
+    ]
+    return ".".join(parts)
 
 
 def _decimals(value: Any) -> Any:
