@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from meterhub.billing.command import register as register_billing
 from meterhub.config import get_settings
 from meterhub.devices.command import register as register_devices
 from meterhub.edge.command import register as register_edge
@@ -26,6 +27,7 @@ app.add_typer(db_app, name="db")
 register_sim(app)
 register_devices(app)
 register_protocols(app)
+register_billing(app)
 register_edge(app)
 
 
