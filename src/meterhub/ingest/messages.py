@@ -16,7 +16,7 @@ import orjson
 
 from meterhub.protocols import native
 from meterhub.readings.model import METER_ID_PATTERN, Reading, Rejection
-from meterhub.readings.vee import ReadingLimits, check_reading
+from meterhub.readings.vee import ReadingLimits, check_reading, columns_within_limits
 
 Kind = Literal["readings", "events", "status"]
 
@@ -136,6 +136,13 @@ def _readings(msg: Inbound, meter_id: str, rules: IngestRules, outcome: Outcome)
     decoded = native.decode(meter_id, msg.payload, max_bytes=rules.max_payload_bytes)
     for item in decoded.rejections:
         outcome.dead_letters.append(_dead(msg, meter_id, item.raw, item.rejection))
+    if decoded.columns is not None and decoded.stamps is not None:
+        clean = columns_within_limits(
+            decoded.stamps, decoded.columns, now=msg.received_at, limits=rules.limits
+        )
+        if clean:
+            outcome.readings.extend(decoded.readings)
+            return
     for reading in decoded.readings:
         problem = check_reading(reading, now=msg.received_at, limits=rules.limits)
         if problem is None:

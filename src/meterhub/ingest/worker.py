@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import threading
 import time
@@ -78,6 +79,14 @@ def build_batch(
         if meter_id is not None and is_known and outcome.events:
             batch.seen_meters.add(meter_id)
     return batch
+
+
+def tune_gc_for_batches() -> None:
+    """A batch allocates hundreds of thousands of short-lived objects and hardly any cycles; with
+    the default thresholds the collector runs every 700 allocations and cost a fifth of the
+    decoding time. Freeze what start-up built and collect young objects less often."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 @dataclass
@@ -199,6 +208,7 @@ class IngestWorker:
                 log.exception("offline sweep failed")
 
     async def run(self, stop: asyncio.Event) -> None:
+        tune_gc_for_batches()
         address = parse_broker_url(self.settings.mqtt_url)
         client = Client(
             self.worker_id,

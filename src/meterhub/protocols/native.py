@@ -48,6 +48,10 @@ class Decoded:
     readings: list[Reading] = field(default_factory=list)
     rejections: list[ItemRejection] = field(default_factory=list)
     batch: bool = False  # the payload was {"readings": [...]}
+    # Set for a clean batch: the timestamps and measurement columns the readings were built
+    # from, so that validation can check them column by column.
+    stamps: list[datetime] | None = None
+    columns: dict[str, list[float | None]] | None = None
 
 
 def parse_json(payload: bytes, max_bytes: int) -> tuple[Any, Rejection | None]:
@@ -137,45 +141,48 @@ def reading_from_item(meter_id: str, item: Any) -> Reading | Rejection:
     )
 
 
-def _plain_batch(meter_id: str, items: list[Any]) -> list[Reading] | None:
-    """Readings of a batch in which every item is well-formed, or None to go item by item.
+def _plain_batch(meter_id: str, items: list[Any], decoded: Decoded) -> bool:
+    """Fill ``decoded`` from a batch whose every item is well-formed; False to go item by item.
 
     Column at a time: one type check per field per batch instead of per reading, which is what
     lets one worker keep up with batched meters. Anything unusual (extra fields, a bad value, a
     naive timestamp) falls back to ``reading_from_item``, which says exactly what is wrong.
     """
     if not all(type(item) is dict and item.keys() <= _PLAIN_KEYS for item in items):
-        return None
+        return False
     stamps: list[datetime] = []
     for item in items:
         value = item.get("ts")
         if type(value) is not str:
-            return None
+            return False
         try:
             ts = datetime.fromisoformat(value)
         except ValueError:
-            return None
+            return False
         if ts.tzinfo is None:
-            return None
-        stamps.append(ts.astimezone(UTC))
+            return False
+        stamps.append(ts if ts.tzinfo is UTC else ts.astimezone(UTC))
     seqs = [item.get("seq") for item in items]
     if not set(map(type, seqs)) <= _SEQ_TYPES:
-        return None
-    columns: list[list[Any]] = []
+        return False
+    columns: dict[str, list[Any]] = {}
     for name in MEASUREMENT_FIELDS:
         column = [item.get(name) for item in items]
         kinds = set(map(type, column))
         if not kinds <= _NUMBER_TYPES:
-            return None
+            return False
         if int in kinds:
             column = [float(v) if type(v) is int else v for v in column]
-        columns.append(column)
-    return [
+        columns[name] = column
+    decoded.readings = [
         Reading(meter_id, ts, seq, imp, exp, None, power, volts, amps, pf, hz, {})
         for ts, seq, imp, exp, power, volts, amps, pf, hz in zip(
-            stamps, seqs, *columns, strict=True
+            stamps, seqs, *columns.values(), strict=True
         )
     ]
+    decoded.stamps = stamps
+    decoded.columns = columns
+    return True
 
 
 def decode(meter_id: str, payload: bytes, *, max_bytes: int = 256 * 1024) -> Decoded:
@@ -212,9 +219,7 @@ def decode(meter_id: str, payload: bytes, *, max_bytes: int = 256 * 1024) -> Dec
             )
             decoded.rejections.append(ItemRejection(None, rejection, payload))
             return decoded
-        plain = _plain_batch(meter_id, items)
-        if plain is not None:
-            decoded.readings = plain
+        if _plain_batch(meter_id, items, decoded):
             return decoded
     for index, item in enumerate(items):
         result = reading_from_item(meter_id, item)
