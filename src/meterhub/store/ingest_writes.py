@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby, repeat
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -92,6 +94,23 @@ class WriteResult:
     dead_letters: int = 0
 
 
+# C-level accessors: the write path touches every reading several times, and attrgetter with
+# map() costs a fraction of a Python loop.
+_KEY = attrgetter("meter_id", "ts")
+_TS = attrgetter("ts")
+_METER = attrgetter("meter_id")
+_BY_TARIFF = attrgetter("import_kwh_by_tariff")
+_EXTRA = attrgetter("extra")
+# Readings without tariff registers or extra fields (nearly all of them) are copied with fewer
+# columns, straight from their attributes; quality and flags take their defaults.
+PLAIN_COLUMNS = (
+    "meter_id", "ts", "seq", "import_kwh", "export_kwh", "power_w", "voltage_v", "current_a",
+    "pf", "freq_hz", "received_at",
+)  # fmt: skip
+_PLAIN_ROW = attrgetter(*PLAIN_COLUMNS[:-1])
+_PLAIN_TYPES = ["text", "timestamptz", "int8", *["float8"] * 7, "timestamptz"]
+
+
 def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
@@ -153,6 +172,9 @@ def _dedupe(
     readings: Sequence[Reading], at: datetime
 ) -> tuple[list[Reading], int, list[MeterEvent]]:
     """Collapse repeats of a key inside one batch: the first arrival is kept."""
+    keys = list(map(_KEY, readings))
+    if len(set(keys)) == len(keys):
+        return list(readings), 0, []
     first: dict[tuple[str, datetime], Reading] = {}
     duplicates = 0
     conflicts: list[MeterEvent] = []
@@ -224,7 +246,8 @@ class IngestWriter:
         return (inserted, *self._classify_existing(conn, readings, batch.received_at))
 
     def _copy_readings(self, conn: Connection, readings: list[Reading], batch: WriteBatch) -> int:
-        months = months_between(min(r.ts for r in readings), max(r.ts for r in readings))
+        stamps = list(map(_TS, readings))
+        months = months_between(min(stamps), max(stamps))
         if not months <= self._months:
             ensure_month_partitions(conn, "readings", months - self._months)
             ensure_month_partitions(conn, "intervals", months - self._months)
@@ -232,15 +255,21 @@ class IngestWriter:
         raw = conn.connection.dbapi_connection
         assert isinstance(raw, psycopg.Connection)
         at = batch.received_at
-        rows = [_row(reading, at) for reading in readings]
-        columns = ", ".join(f'"{c}"' for c in READING_COLUMNS)
+        rows: list[tuple[Any, ...]]
+        if not any(map(_EXTRA, readings)) and all(v is None for v in map(_BY_TARIFF, readings)):
+            rows = list(map(tuple.__add__, map(_PLAIN_ROW, readings), repeat((at,))))
+            names, types = PLAIN_COLUMNS, _PLAIN_TYPES
+        else:
+            rows = [_row(reading, at) for reading in readings]
+            names, types = READING_COLUMNS, _PG_TYPES
+        columns = ", ".join(f'"{c}"' for c in names)
         with raw.cursor() as cur:
             # Fast path: COPY straight into the table, about twice the rate of staging + INSERT.
             # Keys already stored (a redelivery after a crash) abort the COPY; then the batch
             # goes through a staging table and ON CONFLICT DO NOTHING instead.
             cur.execute("SAVEPOINT direct_copy")
             try:
-                self._copy(cur, "readings", columns, rows)
+                self._copy(cur, "readings", columns, types, rows)
             except psycopg.errors.UniqueViolation:
                 cur.execute("ROLLBACK TO SAVEPOINT direct_copy")
             else:
@@ -250,7 +279,7 @@ class IngestWriter:
                 "CREATE TEMP TABLE IF NOT EXISTS staging_readings "
                 "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
-            self._copy(cur, "staging_readings", columns, rows)
+            self._copy(cur, "staging_readings", columns, types, rows)
             cur.execute(
                 f"INSERT INTO readings ({columns}) SELECT {columns} FROM staging_readings "
                 "ON CONFLICT DO NOTHING"
@@ -260,10 +289,14 @@ class IngestWriter:
 
     @staticmethod
     def _copy(
-        cur: psycopg.Cursor[Any], table: str, columns: str, rows: list[tuple[Any, ...]]
+        cur: psycopg.Cursor[Any],
+        table: str,
+        columns: str,
+        types: list[str],
+        rows: list[tuple[Any, ...]],
     ) -> None:
         with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(_PG_TYPES)
+            copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
 
@@ -299,14 +332,14 @@ class IngestWriter:
 
     def _queue_interval_work(self, conn: Connection, readings: list[Reading], at: datetime) -> None:
         spans: dict[str, tuple[datetime, datetime]] = {}
-        for r in readings:
-            span = spans.get(r.meter_id)
-            if span is None:
-                spans[r.meter_id] = (r.ts, r.ts)
-            elif r.ts < span[0]:
-                spans[r.meter_id] = (r.ts, span[1])
-            elif r.ts > span[1]:
-                spans[r.meter_id] = (span[0], r.ts)
+        # A message's readings are one meter's and arrive together: group runs, not readings.
+        for meter_id, run in groupby(readings, key=_METER):
+            stamps = list(map(_TS, run))
+            low, high = min(stamps), max(stamps)
+            known = spans.get(meter_id)
+            if known is not None:
+                low, high = min(low, known[0]), max(high, known[1])
+            spans[meter_id] = (low, high)
         rows = [
             {"meter_id": m, "from_ts": a, "to_ts": b, "queued_at": at}
             for m, (a, b) in spans.items()
