@@ -15,7 +15,7 @@ from typing import Any, Literal
 import orjson
 
 from meterhub.protocols import native
-from meterhub.readings.model import METER_ID_PATTERN, Reading, Rejection
+from meterhub.readings.model import METER_ID_PATTERN, Reading, Rejection, to_document
 from meterhub.readings.vee import ReadingLimits, check_reading, columns_within_limits
 
 Kind = Literal["readings", "events", "status"]
@@ -150,28 +150,8 @@ def _readings(msg: Inbound, meter_id: str, rules: IngestRules, outcome: Outcome)
         else:
             # A single reading keeps its exact bytes; an item of a batch is kept as its own
             # JSON document (the rest of the batch was stored).
-            raw = orjson.dumps(_reading_document(reading)) if decoded.batch else msg.payload
+            raw = orjson.dumps(to_document(reading)) if decoded.batch else msg.payload
             outcome.dead_letters.append(_dead(msg, meter_id, raw, problem))
-
-
-def _reading_document(reading: Reading) -> dict[str, Any]:
-    document: dict[str, Any] = {"ts": reading.ts.isoformat()}
-    for name in (
-        "seq",
-        "import_kwh",
-        "export_kwh",
-        "import_kwh_by_tariff",
-        "power_w",
-        "voltage_v",
-        "current_a",
-        "pf",
-        "freq_hz",
-    ):
-        value = getattr(reading, name)
-        if value is not None:
-            document[name] = value
-    document.update(reading.extra)
-    return document
 
 
 def _event(msg: Inbound, meter_id: str, rules: IngestRules, outcome: Outcome) -> None:

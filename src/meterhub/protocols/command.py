@@ -11,24 +11,12 @@ import orjson
 import typer
 
 from meterhub.protocols.base import FORMATS, ParseContext, ParseError, parse
-from meterhub.readings.model import Reading
-
-_FIELDS = (
-    "seq", "import_kwh", "export_kwh", "import_kwh_by_tariff", "power_w", "voltage_v",
-    "current_a", "pf", "freq_hz",
-)  # fmt: skip
+from meterhub.readings.model import Reading, to_document
 
 
 def reading_document(reading: Reading) -> dict[str, Any]:
     """A reading as the contract's JSON object, with its meter id (energy kWh, power W)."""
-    document: dict[str, Any] = {"meter_id": reading.meter_id, "ts": reading.ts.isoformat()}
-    for name in _FIELDS:
-        value = getattr(reading, name)
-        if value is not None:
-            document[name] = value
-    if reading.extra:
-        document["extra"] = reading.extra
-    return document
+    return to_document(reading, meter_id=True, nest_extra=True)
 
 
 def _hex_key(value: str | None, name: str) -> bytes | None:

@@ -28,6 +28,39 @@ MEASUREMENT_FIELDS: tuple[str, ...] = (
 )
 
 
+# The reading object's fields after ``ts``, in contract order (docs/mqtt-contract.md).
+CONTRACT_FIELDS: tuple[str, ...] = (
+    "seq",
+    "import_kwh",
+    "export_kwh",
+    "import_kwh_by_tariff",
+    "power_w",
+    "voltage_v",
+    "current_a",
+    "pf",
+    "freq_hz",
+)
+
+
+def to_document(
+    reading: Reading, *, meter_id: bool = False, nest_extra: bool = False
+) -> dict[str, Any]:
+    """The reading as a contract JSON object: fields that are None are left out; ``extra`` goes
+    back to the top level as the meter sent it, or under "extra" (``nest_extra``)."""
+    document: dict[str, Any] = {"meter_id": reading.meter_id} if meter_id else {}
+    document["ts"] = reading.ts.isoformat()
+    for name in CONTRACT_FIELDS:
+        value = getattr(reading, name)
+        if value is not None:
+            document[name] = value
+    if reading.extra:
+        if nest_extra:
+            document["extra"] = reading.extra
+        else:
+            document.update(reading.extra)
+    return document
+
+
 class Quality(StrEnum):
     """Quality flag carried by every stored reading and interval (MDM convention)."""
 

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.dialects import sqlite
 
 from meterhub.ingest.messages import DeadLetter, MeterEvent, StatusUpdate, event_id
-from meterhub.readings.model import Reading
+from meterhub.readings.model import CONTRACT_FIELDS, Reading
 from meterhub.store import schema
 from meterhub.store.dialects import dialect_insert
 from meterhub.store.partitions import ensure_month_partitions, months_between
@@ -60,17 +60,6 @@ _PG_TYPES = [
     "text",
     "text",
 ]
-_VALUE_FIELDS = (
-    "seq",
-    "import_kwh",
-    "export_kwh",
-    "import_kwh_by_tariff",
-    "power_w",
-    "voltage_v",
-    "current_a",
-    "pf",
-    "freq_hz",
-)
 
 
 @dataclass(slots=True)
@@ -136,7 +125,7 @@ def _row(reading: Reading, received_at: datetime) -> tuple[Any, ...]:
 
 
 def _values(reading: Reading) -> dict[str, Any]:
-    return {name: getattr(reading, name) for name in _VALUE_FIELDS}
+    return {name: getattr(reading, name) for name in CONTRACT_FIELDS}
 
 
 def _measurements(values: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +135,7 @@ def _measurements(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stored_values(row: Any) -> dict[str, Any]:
-    values = {name: getattr(row, name) for name in _VALUE_FIELDS}
+    values = {name: getattr(row, name) for name in CONTRACT_FIELDS}
     by_tariff = values["import_kwh_by_tariff"]
     if isinstance(by_tariff, str):
         values["import_kwh_by_tariff"] = orjson.loads(by_tariff)
