@@ -16,6 +16,13 @@ from meterhub.config import Settings
 from meterhub.readings.model import METER_ID_PATTERN
 from meterhub.store import queries, schema
 
+COUNTER_LABELS = {
+    ("accepted", "reading"): "readings stored",
+    ("accepted", "event"): "events",
+    ("accepted", "status"): "status messages",
+    ("duplicate", "reading"): "duplicates",
+    ("conflict", "reading"): "conflicts",
+}
 # Paging deeper than this is a query nobody means; beyond it the databases' integers overflow.
 MAX_OFFSET = 10_000_000
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -45,6 +52,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
             request,
             "meters.html",
             {
+                "counter_labels": COUNTER_LABELS,
                 "meters": meters,
                 "counts": counts,
                 "counters": counters,
