@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
 
 from meterhub.store.partitions import is_partition
-from meterhub.store.schema import metadata
+from meterhub.store.tables import metadata
 
 pytestmark = pytest.mark.integration
 

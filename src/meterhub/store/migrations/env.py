@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from meterhub.store.partitions import is_partition
-from meterhub.store.schema import metadata
+from meterhub.store.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - the CLI always hands a connection over
