@@ -22,10 +22,11 @@ the serial number ``C.1.0`` of the readout; ``ParseError("missing_meter_id")`` w
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from functools import cache, lru_cache
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +39,7 @@ MAX_FRAME_BYTES = 1 << 20
 STX, ETX = 0x02, 0x03
 
 _ITEM = re.compile(r"([^()\s]*)((?:\([^()\r\n]*\))+)")
+_LINE = re.compile(r"([^()\s]*)((?:\([^()\r\n]*\))+)\r*")  # a whole line: one item, CRs
 _NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?\Z")
 _CLOCK = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([SW]?)\Z")
 _CRC_TEXT = re.compile(rb"^[0-9A-F]{1,4}\Z")
@@ -45,12 +47,37 @@ _CRC_TEXT = re.compile(rb"^[0-9A-F]{1,4}\Z")
 _MBUS_KINDS = {3: "gas", 4: "heat", 6: "warm_water", 7: "water", 12: "heat", 22: "cold_water"}
 
 
-def crc16_arc(data: bytes) -> int:
-    crc = 0
-    for byte in data:
-        crc ^= byte
+def _crc_byte_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC_BYTE_TABLE = _crc_byte_table()
+
+
+@cache
+def _crc_word_table() -> tuple[int, ...]:
+    """The CRC after two bytes, indexed by ``crc ^ (first | second << 8)``: a 16-bit reflected
+    CRC shifts its whole register out in 16 bits, so two byte steps depend on that XOR alone.
+    Built from the byte table on first use (65,536 entries, some 20 ms)."""
+    t = _CRC_BYTE_TABLE
+    return tuple((t[v & 0xFF] >> 8) ^ t[((v >> 8) ^ t[v & 0xFF]) & 0xFF] for v in range(1 << 16))
+
+
+def crc16_arc(data: bytes) -> int:
+    """CRC-16/ARC: poly 0x8005 reflected (0xA001), init 0, no final XOR; two bytes a step."""
+    words = _crc_word_table()
+    even = len(data) & ~1
+    crc = 0
+    for word in struct.unpack(f"<{even // 2}H", data[:even]):
+        crc = words[crc ^ word]
+    if even != len(data):
+        crc = (crc >> 8) ^ _CRC_BYTE_TABLE[(crc ^ data[-1]) & 0xFF]
     return crc
 
 
@@ -81,24 +108,39 @@ def _malformed(message: str) -> ParseError:
 def parse_lines(text: str) -> list[DataLine]:
     lines: list[DataLine] = []
     for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if not line.strip():
+        # The usual line is one item with a code: one match, no other work. Everything else
+        # (blank lines, continuations, several items, errors) goes the long way.
+        match = _LINE.fullmatch(line)
+        if match is None or not match[1]:
+            _parse_line(line, number, lines)
             continue
-        position = 0
-        for match in _ITEM.finditer(line):
-            if match.start() != position:
-                break
-            position = match.end()
-            groups = re.findall(r"\(([^()]*)\)", match[2])
-            if not match[1]:
-                if not lines or match.start() != 0:
-                    raise _malformed(f"line {number} continues nothing")
-                lines[-1].groups.extend(groups)
-                continue
-            lines.append(DataLine(_code(match[1], number), groups))
-        if position != len(line):
-            raise _malformed(f"line {number} is not OBIS(value): {line[:60]!r}")
+        try:
+            code = obis.normalise_obis(match[1])
+        except ParseError:
+            raise _malformed(f"line {number}: {match[1][:40]!r} is not an OBIS code") from None
+        # "(a)(b)(c)" -> ["a", "b", "c"]: the groups hold no parentheses.
+        lines.append(DataLine(code, match[2][1:-1].split(")(")))
     return lines
+
+
+def _parse_line(line: str, number: int, lines: list[DataLine]) -> None:
+    line = line.rstrip("\r")
+    if not line.strip():
+        return
+    position = 0
+    for match in _ITEM.finditer(line):
+        if match.start() != position:
+            break
+        position = match.end()
+        groups = match[2][1:-1].split(")(")
+        if not match[1]:
+            if not lines or match.start() != 0:
+                raise _malformed(f"line {number} continues nothing")
+            lines[-1].groups.extend(groups)
+            continue
+        lines.append(DataLine(_code(match[1], number), groups))
+    if position != len(line):
+        raise _malformed(f"line {number} is not OBIS(value): {line[:60]!r}")
 
 
 def _code(text: str, number: int) -> str:
@@ -158,9 +200,11 @@ def split_mode_c(data: bytes) -> Frame:
     return Frame(head[1:], parse_lines(block[:-1]), "bcc")
 
 
+@lru_cache(maxsize=256)
 def local_time(text: str, zone: ZoneInfo) -> datetime:
     """YYMMDDhhmmss[S|W] in the meter's zone, in UTC. S/W (summer/winter) picks the hour that
-    occurs twice when the clocks go back."""
+    occurs twice when the clocks go back. Cached: M-Bus values keep their timestamp for an hour
+    (datetimes are immutable; a refused text raises, and exceptions are not cached)."""
     match = _CLOCK.match(text)
     if match is None:
         raise ParseError("bad_timestamp", f"{text[:20]!r} is not YYMMDDhhmmss[S|W]")
@@ -182,45 +226,60 @@ def local_time(text: str, zone: ZoneInfo) -> datetime:
     return utc
 
 
-def _number(text: str) -> tuple[Decimal, str | None] | None:
+def _number(text: str) -> tuple[str, str | None] | None:
+    """A group's value as checked decimal text (``[+-]digits[.digits]``) and its unit."""
     value, _, unit = text.partition("*")
     if not _NUMBER.match(value):
         return None
-    try:
-        return Decimal(value), unit or None
-    except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
-        return None
+    return value, unit or None
 
 
 def _entry(line: DataLine, zone: ZoneInfo) -> dict[str, Any]:
     """A data line as JSON: value and unit (converted when the OBIS table knows the code), a
     DSMR timestamp when one of the groups is one, and the raw groups when there are several."""
     field = obis.OBIS_FIELDS.get(line.code)
+    groups = line.groups
+    if len(groups) == 1:  # the usual line, "value*unit": the loop below, unrolled
+        group = groups[0]
+        text, _, written = group.partition("*")
+        if _NUMBER.match(text):
+            if field is not None:
+                value = obis.convert_text(text, written or None, field)
+                return {"value": value, "unit": field.unit} if field.unit else {"value": value}
+            if written:
+                value, canonical_unit = obis.canonical_text(text, written)
+                return {"value": value, "unit": canonical_unit}
+        return {"raw": group}
+    several = len(groups) > 1
     entry: dict[str, Any] = {}
-    for group in line.groups:
-        if "ts" not in entry and _CLOCK.match(group) and len(line.groups) > 1:
+    for group in groups:
+        if several and "ts" not in entry and _CLOCK.match(group):
             entry["ts"] = local_time(group, zone).isoformat()
             continue
+        if "value" in entry:
+            continue
         parsed = _number(group)
-        if "value" in entry or parsed is None:
+        if parsed is None:
             continue
         number, unit = parsed
         if field is not None:
-            entry["value"] = obis.convert(number, unit, field)
+            entry["value"] = obis.convert_text(number, unit, field)
             if field.unit:
                 entry["unit"] = field.unit
         elif unit is not None:
-            entry["value"], entry["unit"] = obis.canonical(number, unit)
-    if len(line.groups) > 1:
-        entry["raw"] = list(line.groups)
+            entry["value"], entry["unit"] = obis.canonical_text(number, unit)
+    if several:
+        entry["raw"] = list(groups)
     elif "value" not in entry:
-        entry["raw"] = line.groups[0] if line.groups else ""
+        entry["raw"] = groups[0] if groups else ""
     return entry
 
 
 def _mbus(lines: list[DataLine], entries: dict[str, dict[str, Any]], zone: ZoneInfo) -> list[Any]:
     channels: dict[int, dict[str, Any]] = {}
     for line in lines:
+        if not line.code.startswith("0-") or line.code.startswith("0-0:"):
+            continue  # not an M-Bus channel: the test below, made cheap for the usual lines
         a_b, _, cde = line.code.partition(":")
         if not a_b.startswith("0-") or a_b == "0-0" or "*" in cde:
             continue
@@ -298,7 +357,7 @@ def build_reading(
     values = {
         code: obis.ObisValue(entry["value"], entry.get("unit", ""))
         for code, entry in entries.items()
-        if "value" in entry and code in obis.OBIS_FIELDS
+        if code in obis.READING_FIELD_CODES and "value" in entry
     }
     fields = obis.reading_fields(values)
     pf = fields.get("pf")
@@ -312,7 +371,7 @@ def build_reading(
     extra["obis"] = {
         code: entry
         for code, entry in entries.items()
-        if not obis.in_reading(code) or "value" not in entry or "out_of_range" in entry
+        if code not in obis.IN_READING_CODES or "value" not in entry or "out_of_range" in entry
     }
     mbus = _mbus(frame.lines, entries, zone)
     if mbus:

@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from meterhub.protocols.base import ParseError
 
@@ -128,6 +129,8 @@ _UNITS: dict[str, tuple[str, Decimal]] = {
     "gj": ("GJ", Decimal(1)),
 }
 
+_ONE = Decimal(1)
+
 _OBIS = re.compile(
     r"^(?:(?P<a>\d{1,3})-(?P<b>\d{1,3}):)?"
     r"(?P<c>\d{1,3}|[A-Z])\.(?P<d>\d{1,3}|[A-Z])(?:\.(?P<e>\d{1,3}))?"
@@ -135,6 +138,7 @@ _OBIS = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def normalise_obis(code: str) -> str:
     """``A-B:C.D.E`` from the spellings meters use.
 
@@ -143,6 +147,9 @@ def normalise_obis(code: str) -> str:
     Leading zeros are dropped (``1-0:01.08.00`` → ``1-0:1.8.0``). A group F other than 255 names
     a historical value (billing period), so it is kept: ``1-0:1.8.1*07`` → ``1-0:1.8.1*7``,
     distinct from the current register. Raises ``ParseError("bad_obis")`` otherwise.
+
+    Cached: a meter sends the same few dozen codes in every frame (a refused code raises, and
+    exceptions are not cached).
     """
     match = _OBIS.match(code.strip().upper())
     if match is None:
@@ -157,8 +164,10 @@ def normalise_obis(code: str) -> str:
     return key
 
 
+@lru_cache(maxsize=4096)
 def obis_from_bytes(raw: bytes) -> str:
-    """The normalised code of a 6-byte DLMS/COSEM logical name (A, B, C, D, E, F)."""
+    """The normalised code of a 6-byte DLMS/COSEM logical name (A, B, C, D, E, F). Cached, as
+    ``normalise_obis`` is."""
     if len(raw) != 6:
         raise ParseError("bad_obis", f"an OBIS logical name has 6 bytes, got {len(raw)}")
     a, b, c, d, e, f = raw
@@ -182,6 +191,43 @@ def convert(value: Decimal | float | int | str, unit: str | None, field: ObisFie
     if target.lower() != field.unit.lower():
         raise ParseError("bad_unit", f"{field.name} expects {field.unit}, frame says {unit!r}")
     return float(number * factor)
+
+
+# unit (lower-cased) -> (unit converted to, factor), the factor None when it is 1.
+_TEXT_UNITS: dict[str, tuple[str, Decimal | None]] = {
+    unit: (target, None if factor == 1 else factor) for unit, (target, factor) in _UNITS.items()
+}
+# A decimal text of at most this many characters has at most 28 digits: Decimal's default
+# precision, so multiplying it by 1 is exact and float(text) is what Decimal would give.
+_EXACT_TEXT = 28
+
+
+def convert_text(text: str, unit: str | None, field: ObisField) -> float:
+    """``convert`` for a value that is decimal text (``[+-]digits[.digits]``, as a data line
+    carries it): the same result, through Decimal only when a factor other than 1 applies."""
+    if not unit:
+        return float(text)
+    fits, factor = _text_factor(unit, field.unit)
+    if not fits:
+        raise ParseError("bad_unit", f"{field.name} expects {field.unit}, frame says {unit!r}")
+    if factor is None and len(text) <= _EXACT_TEXT:
+        return float(text)
+    return float(Decimal(text) * (factor or _ONE))
+
+
+@lru_cache(maxsize=512)
+def _text_factor(unit: str, field_unit: str) -> tuple[bool, Decimal | None]:
+    """Whether ``unit`` converts to ``field_unit``, and the factor (None when it is 1)."""
+    target, factor = _TEXT_UNITS.get(unit.lower(), (unit, None))
+    return target.lower() == field_unit.lower(), factor
+
+
+def canonical_text(text: str, unit: str) -> tuple[float, str]:
+    """``canonical`` for decimal text, through Decimal only when a factor other than 1 applies."""
+    target, factor = _TEXT_UNITS.get(unit.lower(), (unit, None))
+    if factor is None and len(text) <= _EXACT_TEXT:
+        return float(text), target
+    return float(Decimal(text) * (factor or _ONE)), target
 
 
 def canonical(value: Decimal | float | int | str, unit: str) -> tuple[float, str]:
@@ -208,6 +254,14 @@ def in_reading(code: str) -> bool:
     if field is None or field.reading_field is None or field.phase is not None:
         return False
     return field.tariff is None or field.reading_field == "import_kwh"
+
+
+# For per-line lookups: the codes ``reading_fields`` takes a value from (the others it skips),
+# and the codes ``in_reading`` says yes to.
+READING_FIELD_CODES = frozenset(
+    code for code, field in OBIS_FIELDS.items() if field.reading_field is not None
+)
+IN_READING_CODES = frozenset(code for code in OBIS_FIELDS if in_reading(code))
 
 
 def reading_fields(values: Mapping[str, ObisValue]) -> dict[str, object]:
