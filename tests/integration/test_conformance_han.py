@@ -40,10 +40,10 @@ def corpus() -> None:
         pytest.skip(f"conformance corpus not found at {HAN}")
 
 
-def parse(raw: bytes) -> list[Reading]:
+def parse(raw: bytes, meter_id: str | None = CONTEXT_METER_ID) -> list[Reading]:
     # UTC: the corpus states the meter's wall clock, and these frames carry no deviation
     # (or deviation 0), so wall clock and UTC coincide.
-    context = base.ParseContext(meter_id=CONTEXT_METER_ID, now=NOW, timezone=ZoneInfo("UTC"))
+    context = base.ParseContext(meter_id=meter_id, now=NOW, timezone=ZoneInfo("UTC"))
     return base.parse("dlms", raw, context)
 
 
@@ -77,7 +77,9 @@ EXTRA_CODES = {
 
 def actual(reading: Reading, key: str, expected: dict[str, Any], raw: bytes) -> Any:
     if key == "meter_id":
-        return None if reading.meter_id == CONTEXT_METER_ID else reading.meter_id
+        # The context's id overrides the frame's, which the reading keeps beside it.
+        assert reading.meter_id == CONTEXT_METER_ID
+        return reading.extra.get("frame_meter_id")
     if key in ("active_power_import_w", "active_power_export_w"):
         assert reading.power_w is not None
         if key == "active_power_export_w":
@@ -120,6 +122,11 @@ def test_han_sample(expected_file: Path) -> None:
             assert got == value, key
         checked.append(key)
     assert checked, "no value of this sample has a source provenance"
+    if "meter_id" in checked and document["expected"]["meter_id"] is not None:
+        # No meter id given: the reading is the frame's own meter.
+        (own,) = parse(raw, meter_id=None)
+        assert own.meter_id == document["expected"]["meter_id"]
+        assert "frame_meter_id" not in own.extra
 
 
 def test_binary_and_hex_text_agree() -> None:
@@ -183,7 +190,11 @@ def test_corpus_apdu_enciphered_with_a_test_key_decodes_the_same() -> None:
         hdlc.HdlcFrame(frame.destination, frame.source, frame.control, b"\xe6\xe7\x00" + ciphered)
     )
     context = base.ParseContext(
-        now=NOW, timezone=ZoneInfo("UTC"), encryption_key=ek, authentication_key=ak
+        meter_id=CONTEXT_METER_ID,
+        now=NOW,
+        timezone=ZoneInfo("UTC"),
+        encryption_key=ek,
+        authentication_key=ak,
     )
     assert base.parse("dlms", frames, context) == parse(raw)
     with pytest.raises(base.ParseError) as error:

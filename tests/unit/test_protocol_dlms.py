@@ -150,6 +150,42 @@ def test_frame_without_meter_id_needs_one_from_the_context() -> None:
     assert refused(han_frame(apdu)) == "missing_meter_id"
     (reading,) = parse(han_frame(apdu), meter_id="HAN-7")
     assert reading.meter_id == "HAN-7"
+    assert "frame_meter_id" not in reading.extra
+
+
+def test_context_meter_id_overrides_the_frames_and_keeps_it_in_extra() -> None:
+    frame = han_frame(notification(aidon_body()))
+    (reading,) = parse(frame, meter_id="HAN-7")
+    assert reading.meter_id == "HAN-7"
+    assert reading.extra["frame_meter_id"] == "7359992890497997"
+    (same,) = parse(frame, meter_id="7359992890497997")
+    assert same.meter_id == "7359992890497997"
+    assert "frame_meter_id" not in same.extra
+    (own,) = parse(frame)
+    assert own.meter_id == "7359992890497997"
+    assert "frame_meter_id" not in own.extra
+
+
+def test_context_meter_id_overrides_a_positional_lists_id() -> None:
+    body: list[AxdrValue] = [
+        b"KFM_001", b"6970631403275928", b"MA304H3E",
+        4097, 0, 195, 0, 12056, 5754, 13412, 2392, 0, 2397,
+    ]  # fmt: skip
+    (reading,) = parse(han_frame(notification(body)), meter_id="HAN-7")
+    assert reading.meter_id == "HAN-7"
+    assert reading.extra["frame_meter_id"] == "6970631403275928"
+
+
+def test_frame_meter_id_that_is_no_valid_id() -> None:
+    frame = han_frame(notification(aidon_body(meter_id="not an id")))
+    assert refused(frame) == "bad_meter_id"
+    # With an id given, the frame's is not needed: kept as sent, like DSMR's 0-0:96.1.1.
+    (reading,) = parse(frame, meter_id="HAN-7")
+    assert (reading.meter_id, reading.extra["frame_meter_id"]) == ("HAN-7", "not an id")
+
+
+def test_context_meter_id_that_is_no_valid_id_is_refused() -> None:
+    assert refused(han_frame(notification(aidon_body())), meter_id="a b") == "bad_meter_id"
 
 
 def test_time_without_deviation_is_read_in_the_context_zone() -> None:
@@ -230,6 +266,13 @@ def test_truncated_stream() -> None:
 
 def test_text_that_is_not_hex_is_refused() -> None:
     assert refused(b"hello meter") == "bad_frame"
+
+
+def test_float_values_decode() -> None:
+    # float64 (tag 0x18) is 8 bytes: encode_data writes Python floats that way.
+    apdu = notification([[obis("1.0.32.7.0.255"), 231.5, [0, V]], [obis("1.0.31.7.0.255"), 2.5]])
+    (reading,) = parse(han_frame(apdu), meter_id="M-1")
+    assert (reading.voltage_v, reading.current_a) == (231.5, 2.5)
 
 
 def test_non_numeric_value_for_a_register_is_refused() -> None:

@@ -89,6 +89,8 @@ class Gateway:
         self.framer = framer_for(options.format_name)
         self.parser = parser_for(options.format_name)
         self.aggregator = aggregator_for(options.aggregate, options.timezone)
+        # The credential speaks for --meter-id only: every parser takes the context's meter id
+        # over a frame's own (DLMS keeps a HAN list's serial number as extra frame_meter_id).
         self.context = ParseContext(
             meter_id=options.meter_id,
             timezone=options.timezone,
@@ -112,7 +114,6 @@ class Gateway:
             reconnect_max_s=options.reconnect_max_s,
         )
         self.snapshot: dict[str, Any] = {}  # the latest counters, readable from other threads
-        self._frame_ids: set[str] = set()
 
     # -- counters ----------------------------------------------------------------------------
 
@@ -188,7 +189,7 @@ class Gateway:
 
     def _parse_frame(self, frame: bytes) -> list[Reading]:
         try:
-            parsed = self.parser(frame, self.context)
+            return self.parser(frame, self.context)
         except ParseError as exc:
             self.counters.parse_errors[exc.code] += 1
             log.warning(
@@ -205,21 +206,6 @@ class Gateway:
                 "edge parser_crash meter_id=%s bytes=%d", self.options.meter_id, len(frame)
             )
             return []
-        for reading in parsed:
-            if reading.meter_id != self.options.meter_id:
-                # ParseContext.meter_id overrides a frame's own id; a parser that keeps the id
-                # it found (a HAN list's serial number) gets the same treatment here, since the
-                # credential speaks for --meter-id only. The frame's id is kept, and logged once.
-                if reading.meter_id not in self._frame_ids:
-                    self._frame_ids.add(reading.meter_id)
-                    log.warning(
-                        "edge frame_meter_id meter_id=%s frame_meter_id=%s",
-                        self.options.meter_id,
-                        reading.meter_id,
-                    )
-                reading.extra.setdefault("frame_meter_id", reading.meter_id)
-                reading.meter_id = self.options.meter_id
-        return parsed
 
     async def _aggregate(self, readings: asyncio.Queue[Reading | None]) -> None:
         interval = self.options.aggregate

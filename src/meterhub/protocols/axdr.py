@@ -107,7 +107,8 @@ def decode_data(reader: Reader, depth: int = 0) -> AxdrValue:
         except UnicodeDecodeError:
             raise ParseError("bad_apdu", "A-XDR string is not valid text") from None
     if tag in (0x17, 0x18):
-        number: float = struct.unpack(">f" if tag == 0x17 else ">d", reader.take(tag - 0x13))[0]
+        layout, size = (">f", 4) if tag == 0x17 else (">d", 8)  # float32, float64
+        number: float = struct.unpack(layout, reader.take(size))[0]
         if not math.isfinite(number):
             raise ParseError("bad_value", "A-XDR float is not a finite number")
         return number

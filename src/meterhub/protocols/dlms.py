@@ -19,6 +19,10 @@ Values become reading fields through the shared table in ``obis`` (import_kwh 1.
 included, stays under ``extra["obis"]`` keyed by its code as sent, with value and unit.
 Kamstrup numbers its electricity channel B = 1 (``1-1:1.7.0``): it feeds the same fields as B = 0.
 
+Meter id: ``context.meter_id`` when given (it overrides the frame's, as for DSMR and IEC 62056-21;
+the frame's own id, when it differs, is kept in ``extra["frame_meter_id"]``), else the list's
+0-0:96.1.0 (Aidon, Kaifa) or 1-1:0.0.5 (Kamstrup); ``missing_meter_id`` when neither (list 1).
+
 Time: the APDU's date-time, else the list's clock element (0-x:1.0.0), else ``context.now``. A
 DLMS date-time without a deviation is the meter's wall clock, read in ``context.timezone``.
 """
@@ -32,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -42,11 +47,11 @@ from meterhub.protocols.axdr import AxdrValue, Reader, decode_data
 from meterhub.protocols.base import ParseContext, ParseError
 from meterhub.protocols.obis import (
     CLOCK,
+    IN_READING_CODES,
     OBIS_FIELDS,
     ObisValue,
     canonical,
     convert,
-    in_reading,
     obis_from_bytes,
     reading_fields,
 )
@@ -377,13 +382,20 @@ def _kaifa(body: list[AxdrValue], date_time: bytes | None) -> _Notification:
 def _to_reading(notification: _Notification, context: ParseContext) -> Reading:
     values: dict[str, ObisValue] = {}
     extra_obis: dict[str, dict[str, Any]] = {}
-    meter_id: str | None = None
+    given_id = context.meter_id
+    own_id: str | None = None  # the frame's meter id, checked (when no id is given)
+    frame_id: AxdrValue = None  # the frame's meter id as sent (when one is given)
+    frame_names_meter = False
     clock: datetime | None = None
     list_version = notification.list_version
     for entry in notification.entries:
         code = entry.code
         if code in METER_ID_CODES:
-            meter_id = _meter_id(entry.value)
+            frame_names_meter = True
+            if given_id is None:
+                own_id = _meter_id(entry.value)  # refused in list order, where it comes
+            else:
+                frame_id = entry.value
         elif code.endswith(":" + _LIST_VERSION_CDE):
             list_version = _text(entry.value)
         elif code.startswith("0-") and code.split(":")[1] == _CLOCK_CDE:
@@ -393,11 +405,20 @@ def _to_reading(notification: _Notification, context: ParseContext) -> Reading:
             _value(entry, notification.scaling, values, extra_obis)
     ts = _date_time(notification.date_time, context) if notification.date_time else None
     ts = ts or clock or context.now.astimezone(UTC)
-    meter_id = meter_id or context.meter_id
-    if meter_id is None:
+    extra: dict[str, Any] = {}
+    if given_id is not None:
+        # The context's id overrides the frame's (as for DSMR and IEC 62056-21); the frame's own
+        # id, when it has another one, is kept as it came.
+        meter_id = _checked_id(given_id, "the given meter id")
+        if frame_names_meter:
+            as_sent = _json_value(frame_id)
+            if as_sent != meter_id:
+                extra["frame_meter_id"] = as_sent
+    elif own_id is not None:
+        meter_id = own_id
+    else:
         raise ParseError("missing_meter_id", "the frame names no meter and no meter id was given")
     fields = reading_fields(values)
-    extra: dict[str, Any] = {}
     if list_version is not None:
         extra["list_version"] = list_version
     if extra_obis:
@@ -453,7 +474,7 @@ def _value(
         unit = {"kWh": "Wh", "kvarh": "varh"}.get(obis_field.unit, obis_field.unit)
     converted = convert(Decimal(value).scaleb(scaler), unit, obis_field)
     values[key] = ObisValue(converted, obis_field.unit)
-    if not in_reading(key):
+    if key not in IN_READING_CODES:
         extra_obis[entry.code] = {"value": converted, "unit": obis_field.unit}
 
 
@@ -462,13 +483,21 @@ def _scale(entry: _Entry, scaling: Scaling | None) -> tuple[int, str | None]:
         scaler, unit_code = entry.scaler_unit
         return scaler, DLMS_UNITS.get(unit_code, f"unit {unit_code}")
     if scaling is not None:
-        try:
-            c, d = (int(part) for part in entry.code.split(":")[1].split(".")[:2])
-        except ValueError:
-            return 0, None
-        if (c, d) in scaling:
-            return scaling[(c, d)]
+        c_d = _c_d(entry.code)
+        if c_d is not None and c_d in scaling:
+            return scaling[c_d]
     return 0, None
+
+
+@lru_cache(maxsize=1024)
+def _c_d(code: str) -> tuple[int, int] | None:
+    """Groups C and D of a normalised code, the key of a ``Scaling`` (cached: a list repeats its
+    codes in every push)."""
+    try:
+        c, d = (int(part) for part in code.split(":")[1].split(".")[:2])
+    except ValueError:
+        return None
+    return c, d
 
 
 def _text(value: AxdrValue) -> str | None:
@@ -493,6 +522,12 @@ def _meter_id(value: AxdrValue) -> str:
     if text is None or not METER_ID_PATTERN.match(text):
         raise ParseError("bad_meter_id", f"meter id {_json_value(value)!r} is not a valid id")
     return text
+
+
+def _checked_id(meter_id: str, where: str) -> str:
+    if not METER_ID_PATTERN.match(meter_id):
+        raise ParseError("bad_meter_id", f"{where} {meter_id[:70]!r} is not a valid meter id")
+    return meter_id
 
 
 def _date_time(raw: bytes, context: ParseContext) -> datetime | None:
