@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from datetime import time
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -35,6 +37,8 @@ class Settings(BaseSettings):
     share_group: str = Field(default="meterhub-ingest", description="MQTT 5 shared group")
     worker_id: str = Field(default="", description="fixed client id; default meterhub-ingest-HOST")
     timezone: str = Field(default="UTC", description="the utility's time zone (IANA name)")
+    # Bills cover cycle day to cycle day (local dates); 28 at most so every month has the day.
+    bill_cycle_day: int = Field(default=1, ge=1, le=28)
     interval_minutes: int = Field(default=15, ge=1, le=1440)
     # How old a reading may be and still be accepted (late data horizon), and how far in the
     # future a meter clock may run before its reading is refused.
@@ -54,6 +58,25 @@ class Settings(BaseSettings):
     offline_after_seconds: int = Field(default=3600, ge=1)
     mosquitto_passwd_file: Path | None = None
     mosquitto_acl_file: Path | None = None
+    # Bill delivery (docs/delivery-and-prepaid.md): apprise URLs; empty turns a channel off.
+    # {address} in a URL is replaced by the recipient; mailto(s):// URLs get to=ADDRESS added.
+    email_url: str = Field(default="", description="e.g. mailtos://user:pass@smtp.host?from=...")
+    sms_url: str = Field(default="", description="e.g. twilio://SID:TOKEN@+1555.../{address}")
+    # Where a consumer can see the bill online; {number} and {bill_id} are filled in.
+    bill_link_url: str = ""
+    delivery_max_attempts: int = Field(default=5, ge=1)
+    # Retry after base, 2*base, 4*base, ... seconds (capped at a day).
+    delivery_retry_seconds: int = Field(default=300, ge=1)
+    # Prepaid: warn once each time the balance falls below a level (account currency).
+    prepaid_warning_levels: list[Decimal] = [Decimal(200), Decimal(50)]
+    # Disconnection at zero only inside [from, until) local time, on these weekdays (Monday=0),
+    # and not on the tariff's holidays (nor, if set, this country's holidays).
+    prepaid_disconnect_from: time = time(9)
+    prepaid_disconnect_until: time = time(16)
+    prepaid_disconnect_weekdays: list[int] = [0, 1, 2, 3, 4]
+    prepaid_holiday_country: str | None = None
+    # Tariff documents for prepaid accounts not found in the tariffs table: DIR/<tariff_id>.yaml
+    prepaid_tariff_dir: Path = Path("tariffs")
 
     @field_validator("topic_prefix")
     @classmethod
