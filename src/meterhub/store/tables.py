@@ -6,8 +6,10 @@ Capabilities define their tables in their own ``store/schema_<capability>.py`` o
 
 from __future__ import annotations
 
-from meterhub.store import schema
-from meterhub.store import schema_billing  # noqa: F401
+from meterhub.store import (
+    schema,
+    schema_billing,  # noqa: F401
+)
 from meterhub.store.schema import metadata
 
 __all__ = ["metadata", "schema"]

@@ -143,9 +143,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bill_adjustments")),
     )
-    op.create_index(
-        "ix_bill_adjustments_bill_id", "bill_adjustments", ["bill_id"], unique=False
-    )
+    op.create_index("ix_bill_adjustments_bill_id", "bill_adjustments", ["bill_id"], unique=False)
 
 
 def downgrade() -> None:
