@@ -9,6 +9,7 @@ from __future__ import annotations
 from meterhub.store import (
     schema,
     schema_billing,  # noqa: F401
+    schema_delivery,  # noqa: F401
     schema_payments,  # noqa: F401
 )
 from meterhub.store.schema import metadata
