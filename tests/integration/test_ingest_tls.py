@@ -45,7 +45,8 @@ READINGS_PER_MESSAGE = 4
 # with credentials.hash_secret, which is what add_meter stores (measured: about 1.2 ms a hash, so
 # hashing is not the cost; one transaction per meter is).
 VIA_ADD_METER = 5
-WAIT_S = 10.0
+# Generous: a loaded 2-core CI machine can take seconds per TLS handshake + PBKDF2 check.
+WAIT_S = 30.0
 SUBSCRIBE_WAIT_S = 30.0
 # How long `meterhub ingest` with a refused CONNECT is given to give up.
 REFUSED_EXIT_WAIT_S = 20.0
@@ -276,8 +277,8 @@ def publish_as_meters(broker: Broker, meters: list[tuple[int, str, str]]) -> Non
 FLEET = 2_000
 # Meters that connect with their own credential, one TLS connection each (all 2,000 take about
 # 20 s on 2 cores, 500 about 5 s); the rest are published by the meterhub-sim service account.
-OWN_CREDENTIAL_SAMPLE = 500
-PUBLISH_THREADS = 10
+OWN_CREDENTIAL_SAMPLE = 200
+PUBLISH_THREADS = 4
 
 
 def test_thousands_of_meters_over_tls_are_stored_exactly_once_in_postgresql(
