@@ -1,0 +1,390 @@
+"""Bill runs: every active consumer's bill for one period, idempotent and resumable.
+
+A period is named by the month it starts in (``2026-03``) and runs from the cycle day of that
+month to the cycle day of the next, local dates in the utility's zone. Consumers are taken in
+chunks, in id order; each chunk is one transaction that allocates its bill numbers and inserts
+its bills, so a crash loses at most the chunk in flight and the next run picks up there. A
+consumer who already has a bill for the period is skipped (and ``UNIQUE(consumer_id,
+period_start)`` backs that up), so re-running a period never issues a second bill.
+
+A consumer who cannot be priced (no tariff, no price for the connection, no reads) is reported
+in the run's result and in ``bill_runs.errors``: never billed at zero.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+
+from meterhub.billing.calculate import Bill, Connection, calculate_bill
+from meterhub.billing.determinants import period_bounds_utc
+from meterhub.billing.numbering import allocate_numbers, lock_counter
+from meterhub.billing.quote import bill_document
+from meterhub.billing.run_usage import PeriodUsage, usage_by_meter
+from meterhub.billing.tariff import Tariff, TariffGap
+from meterhub.config import Settings
+from meterhub.store import billing_store as store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DUE_DAYS = 15
+DEFAULT_UTILITY = "MH"
+
+
+class PeriodNotOver(ValueError):
+    """A period is billed only once its last day has passed."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunError:
+    consumer_id: str
+    code: str  # no_tariff | unknown_tariff | no_reads | cannot_price | several_meters
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"consumer_id": self.consumer_id, "code": self.code, "message": self.message}
+
+
+@dataclass(slots=True)
+class RunResult:
+    period: str
+    start: date
+    end: date  # exclusive
+    consumers: int = 0
+    issued: list[str] = field(default_factory=list)  # bill numbers issued by this run
+    skipped: int = 0  # already billed before this run
+    errors: list[RunError] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- periods
+
+
+def period_dates(period: str, cycle_day: int = 1) -> tuple[date, date]:
+    """``YYYY-MM`` -> [cycle day of that month, cycle day of the next month)."""
+    if not 1 <= cycle_day <= 28:
+        raise ValueError(f"cycle day {cycle_day} is not in 1..28")
+    try:
+        year, month = (int(part) for part in period.split("-"))
+        start = date(year, month, cycle_day)
+    except ValueError:
+        raise ValueError(f"period {period!r} is not YYYY-MM") from None
+    following = date(year + month // 12, month % 12 + 1, cycle_day)
+    return start, following
+
+
+def period_name(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def latest_period(today: date, cycle_day: int = 1) -> str:
+    """The latest period that has ended by ``today`` (a local date in the utility's zone): on
+    the cycle day itself, the period that ended that morning."""
+    end_month = date(today.year, today.month, 1)
+    if today.day < cycle_day:
+        end_month = (end_month - timedelta(days=1)).replace(day=1)
+    start_month = (end_month - timedelta(days=1)).replace(day=1)
+    return period_name(start_month)
+
+
+def due_periods(today: date, cycle_day: int, finished: set[str]) -> list[str]:
+    """The periods to run today: the latest one that has ended, unless it has finished."""
+    period = latest_period(today, cycle_day)
+    return [] if period in finished else [period]
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def run_bills(
+    engine: Engine,
+    period: str,
+    *,
+    settings: Settings,
+    today: date,
+    utility: str = DEFAULT_UTILITY,
+    chunk_size: int = 500,
+    due_days: int = DEFAULT_DUE_DAYS,
+    now: datetime | None = None,
+) -> RunResult:
+    """Issue the bills of ``period`` for every active consumer with a meter and a tariff."""
+    start, end = period_dates(period, settings.bill_cycle_day)
+    if end > today:
+        raise PeriodNotOver(f"period {period} ends on {end - timedelta(days=1)}; today is {today}")
+    now = now or datetime.now(UTC)
+    result = RunResult(period, start, end)
+    with engine.begin() as conn:
+        tariffs = store.load_tariffs(conn)
+        categories = store.tariff_categories(conn)
+        store.start_run(conn, period, start, end, now)
+    context = _Context(settings, today, utility, due_days, now, tariffs, categories, start, end)
+    after: str | None = None
+    try:
+        while True:
+            with engine.connect() as conn:
+                meters = store.billable_meters(conn, after=after, consumers=chunk_size)
+                if not meters:
+                    break
+                after = meters[-1].consumer_id
+                prepared = _prepare_chunk(conn, context, meters, result)
+            with engine.begin() as conn:
+                issued = _store_chunk(conn, context, prepared, result)
+                store.record_progress(conn, period, issued=len(issued))
+            result.issued += issued
+            log.info("bill run %s: %d bills issued up to consumer %s", period, len(issued), after)
+    except BaseException:
+        with engine.begin() as conn:
+            store.finish_run(
+                conn,
+                period,
+                status="failed",
+                consumers=result.consumers,
+                skipped=result.skipped,
+                errors=[error.as_dict() for error in result.errors],
+                now=datetime.now(UTC),
+            )
+        raise
+    with engine.begin() as conn:
+        store.finish_run(
+            conn,
+            period,
+            status="finished",
+            consumers=result.consumers,
+            skipped=result.skipped,
+            errors=[error.as_dict() for error in result.errors],
+            now=datetime.now(UTC),
+        )
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    settings: Settings
+    today: date
+    utility: str
+    due_days: int
+    now: datetime
+    tariffs: dict[str, Tariff]
+    categories: dict[str, str]
+    start: date
+    end: date
+
+
+@dataclass(frozen=True, slots=True)
+class _Priced:
+    consumer_id: str
+    bill: store.NewBill
+
+
+def _prepare_chunk(
+    conn: Any, ctx: _Context, meters: Sequence[store.BillableMeter], result: RunResult
+) -> list[_Priced]:
+    by_consumer: dict[str, list[store.BillableMeter]] = defaultdict(list)
+    for meter in meters:
+        by_consumer[meter.consumer_id].append(meter)
+    result.consumers += len(by_consumer)
+    billed = store.billed_consumers(conn, by_consumer, ctx.start)
+    result.skipped += len(billed)
+    assignments = store.assignments_on(conn, list(by_consumer), ctx.start)
+    # Consumers to price, grouped by tariff so usage is read once per tariff and chunk.
+    by_tariff: dict[str, list[tuple[store.BillableMeter, int | None]]] = defaultdict(list)
+    for consumer_id, consumer_meters in by_consumer.items():
+        if consumer_id in billed:
+            continue
+        if len(consumer_meters) > 1:
+            ids = ", ".join(m.meter_id for m in consumer_meters)
+            result.errors.append(
+                RunError(consumer_id, "several_meters", f"more than one active meter: {ids}")
+            )
+            continue
+        meter = consumer_meters[0]
+        assignment = assignments.get(consumer_id)
+        tariff_id = (
+            assignment.tariff_id
+            if assignment
+            else ctx.categories.get(meter.tariff_category or "", None)
+        )
+        if tariff_id is None:
+            result.errors.append(
+                RunError(
+                    consumer_id,
+                    "no_tariff",
+                    f"no tariff assigned and none for category {meter.tariff_category!r}",
+                )
+            )
+            continue
+        if tariff_id not in ctx.tariffs:
+            result.errors.append(RunError(consumer_id, "unknown_tariff", f"no tariff {tariff_id}"))
+            continue
+        by_tariff[tariff_id].append((meter, assignment.amperes if assignment else None))
+    prices: list[_Priced] = []
+    for tariff_id, members in by_tariff.items():
+        tariff = ctx.tariffs[tariff_id]
+        usage = usage_by_meter(conn, tariff, [m.meter_id for m, _ in members], ctx.start, ctx.end)
+        comparisons = _comparisons(conn, tariff, [m.meter_id for m, _ in members], ctx)
+        for meter, amperes in members:
+            priced = _price(ctx, tariff, meter, amperes, usage.get(meter.meter_id), comparisons)
+            if isinstance(priced, RunError):
+                result.errors.append(priced)
+            else:
+                prices.append(priced)
+    return prices
+
+
+def _price(
+    ctx: _Context,
+    tariff: Tariff,
+    meter: store.BillableMeter,
+    amperes: int | None,
+    usage: PeriodUsage | None,
+    comparisons: dict[str, dict[str, dict[str, str] | None]],
+) -> _Priced | RunError:
+    if usage is None:
+        return RunError(meter.consumer_id, "no_reads", f"meter {meter.meter_id}: no intervals")
+    load = None if meter.sanctioned_load_kw is None else Decimal(str(meter.sanctioned_load_kw))
+    connection = Connection(sanctioned_load_kw=load, amperes=amperes)
+    try:
+        bill = calculate_bill(usage.determinants, tariff, connection)
+    except (TariffGap, ValueError) as exc:
+        # A missing price is an error the operator sees, never a zero on a bill.
+        return RunError(meter.consumer_id, "cannot_price", str(exc))
+    terms = bill.payment_terms
+    due_days = terms.due_days if terms and terms.due_days is not None else ctx.due_days
+    due_date = ctx.today + timedelta(days=due_days)
+    document = _document(ctx, tariff, meter, connection, bill, usage, due_date)
+    document["comparison"] = comparisons.get(
+        meter.meter_id, {"last_month": None, "last_year": None}
+    )
+    det = usage.determinants
+    values = {
+        "consumer_id": meter.consumer_id,
+        "meter_id": meter.meter_id,
+        "period_start": ctx.start,
+        "period_end": ctx.end,
+        "issued_at": ctx.now,
+        "due_date": due_date,
+        "currency": bill.currency,
+        "total": bill.total,
+        "status": "issued",
+        "tariff_id": tariff.id,
+        "tariff_version": tariff.version_on(ctx.end - timedelta(days=1)).effective_from,
+        "import_kwh": det.import_kwh,
+        "export_kwh": det.export_kwh,
+        "intervals": det.intervals,
+        "estimated_intervals": det.estimated_intervals,
+        "estimated_dates": [day.isoformat() for day in usage.estimated_dates],
+        "document": document,
+    }
+    lines = [
+        {
+            "code": line.code,
+            "kind": line.kind,
+            "description": line.description,
+            "quantity": line.quantity,
+            "unit": line.unit,
+            "rate": line.rate,
+            "amount": line.amount,
+            "part_start": line.start,
+            "part_end": line.end,
+            "tariff_version": line.effective_from,
+        }
+        for line in bill.lines
+    ]
+    return _Priced(meter.consumer_id, store.NewBill(values, lines))
+
+
+def _document(
+    ctx: _Context,
+    tariff: Tariff,
+    meter: store.BillableMeter,
+    connection: Connection,
+    bill: Bill,
+    usage: PeriodUsage,
+    due_date: date,
+) -> dict[str, Any]:
+    """What the bill document shows, frozen at issue (a re-rendered bill never changes)."""
+    document = bill_document(bill, usage.determinants)
+    document.update(
+        {
+            "tariff_name": tariff.name,
+            "consumer": {
+                "id": meter.consumer_id,
+                "name": meter.consumer_name,
+                "address": meter.address,
+                "email": meter.email,
+                "phone": meter.phone,
+            },
+            "meter": {
+                "id": meter.meter_id,
+                "sanctioned_load_kw": None
+                if connection.sanctioned_load_kw is None
+                else f"{connection.sanctioned_load_kw:f}",
+                "amperes": connection.amperes,
+            },
+            "timezone": ctx.settings.timezone,
+            "daily_kwh": [
+                [day.isoformat(), f"{kwh.quantize(Decimal('0.001')):f}"]
+                for day, kwh in usage.daily_kwh.items()
+            ],
+            "intervals": usage.determinants.intervals,
+            "estimated_dates": [day.isoformat() for day in usage.estimated_dates],
+            "due_date": due_date.isoformat(),
+            "issued_on": ctx.today.isoformat(),
+        }
+    )
+    return document
+
+
+def _comparisons(
+    conn: Any, tariff: Tariff, meter_ids: list[str], ctx: _Context
+) -> dict[str, dict[str, dict[str, str] | None]]:
+    """kWh of the previous period and of the same period a year earlier, from stored
+    intervals; None ("not available") when the meter has no intervals then."""
+    cycle_day = ctx.start.day
+    previous_start = (ctx.start.replace(day=1) - timedelta(days=1)).replace(day=cycle_day)
+    spans = {
+        "last_month": (previous_start, ctx.start),
+        "last_year": (
+            ctx.start.replace(year=ctx.start.year - 1),
+            ctx.end.replace(year=ctx.end.year - 1),
+        ),
+    }
+    found: dict[str, dict[str, dict[str, str] | None]] = {m: {} for m in meter_ids}
+    for name, (first_day, end_day) in spans.items():
+        first, last = period_bounds_utc(first_day, end_day, tariff.zone)
+        energy = store.energy_between(conn, meter_ids, first, last)
+        for meter_id in meter_ids:
+            kwh, count = energy.get(meter_id, (0.0, 0))
+            found[meter_id][name] = (
+                None
+                if count == 0
+                else {
+                    "from": first_day.isoformat(),
+                    "to": (end_day - timedelta(days=1)).isoformat(),
+                    "kwh": f"{kwh:.3f}",
+                    "intervals": str(count),
+                }
+            )
+    return found
+
+
+def _store_chunk(conn: Any, ctx: _Context, prepared: list[_Priced], result: RunResult) -> list[str]:
+    if not prepared:
+        return []
+    # The counter's row lock first: a concurrent run of the same period waits here, then sees
+    # the bills the other one committed and skips them.
+    lock_counter(conn, ctx.utility, ctx.today.year)
+    billed = store.billed_consumers(conn, [p.consumer_id for p in prepared], ctx.start)
+    fresh = [p for p in prepared if p.consumer_id not in billed]
+    result.skipped += len(prepared) - len(fresh)
+    numbers = allocate_numbers(conn, ctx.utility, ctx.today.year, len(fresh))
+    for number, priced in zip(numbers, fresh, strict=True):
+        priced.bill.values["document"]["number"] = number
+    store.insert_bills(conn, list(zip(numbers, [p.bill for p in fresh], strict=True)))
+    return numbers
