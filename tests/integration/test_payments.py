@@ -18,6 +18,7 @@ from meterhub.billing.gateways.stripe import StripeGateway, signature_header
 from meterhub.billing.payments import (
     PaymentRefused,
     assess_late_fee,
+    grant_prompt_payment_rebate,
     record_counter_payment,
     record_notice,
     record_notice_once,
@@ -25,7 +26,7 @@ from meterhub.billing.payments import (
 )
 from meterhub.billing.tariff import LateFee, PaymentTerms
 from meterhub.store.schema import consumers
-from meterhub.store.schema_billing import bills
+from meterhub.store.schema_billing import bill_lines, bills
 from meterhub.store.schema_payments import ledger_entries, payment_allocations, payments, receipts
 from meterhub.web.payments import payments_router
 
@@ -181,6 +182,36 @@ def test_late_fee_is_posted_after_the_due_date_per_the_tariff(any_engine: Engine
     with any_engine.connect() as conn:
         kinds = [row.kind for row in conn.execute(select(ledger_entries.c.kind))]
     assert kinds.count("late_fee") == 2
+
+
+def test_prompt_payment_rebate_is_credited_once_within_the_window(any_engine: Engine) -> None:
+    add_consumer(any_engine)
+    bill_id = add_bill(any_engine, "B-1", "1000.00", T0, date(2024, 6, 15))
+    with any_engine.begin() as conn:
+        conn.execute(
+            insert(bill_lines),
+            [
+                {"bill_id": bill_id, "line_no": 1, "code": "energy", "kind": "energy",
+                 "description": "energy", "amount": Decimal("800.00")},
+                {"bill_id": bill_id, "line_no": 2, "code": "fixed", "kind": "fixed",
+                 "description": "fixed", "amount": Decimal("100.00")},
+                {"bill_id": bill_id, "line_no": 3, "code": "vat", "kind": "tax",
+                 "description": "tax", "amount": Decimal("100.00")},
+            ],
+        )  # fmt: skip
+    terms = PaymentTerms(
+        prompt_payment_rebate_percent=Decimal(2),
+        prompt_payment_within_days=7,
+        rebate_applies_to=["energy", "fixed"],
+    )
+    with any_engine.begin() as conn:
+        # 2% of energy + fixed = 2% of 900.00 = 18.00; paid 1000 - 18 = 982.00 on day 5.
+        record_notice(conn, notice(amount="982.00"), now=T0 + timedelta(days=5))
+        rebate = grant_prompt_payment_rebate(conn, "C-1", bill_id, terms, date(2024, 6, 6))
+        again = grant_prompt_payment_rebate(conn, "C-1", bill_id, terms, date(2024, 6, 7))
+        account = statement(conn, "C-1", date(2024, 6, 7))
+    assert (rebate, again) == (Decimal("18.00"), Decimal("0.00"))
+    assert account.balance == Decimal("0.00")  # 1000 - 982 - 18
 
 
 # ----------------------------------------------------------------------------- the webhook

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from meterhub.billing import ledger
 from meterhub.billing.gateways.base import PaymentNotice
-from meterhub.billing.late_fees import late_fee
+from meterhub.billing.late_fees import late_fee, prompt_payment_rebate
 from meterhub.billing.receipts import ReceiptFacts, receipt_text
 from meterhub.billing.tariff import PaymentTerms
 from meterhub.store import payments_store as store
@@ -153,6 +153,46 @@ def assess_late_fee(
         ),
     )
     return fee
+
+
+def grant_prompt_payment_rebate(
+    conn: Connection, consumer_id: str, bill_id: int, terms: PaymentTerms | None, as_of: date
+) -> Decimal:
+    """Credit the prompt-payment rebate if the bill was paid in full within the window after
+    its issue date (the rebate itself counts towards paying it). Posted once per bill; returns
+    the amount credited now (0.00 if not earned or already credited)."""
+    store.lock(conn, f"ledger:{consumer_id}")
+    store.post_issued_bills(conn, consumer_id)
+    bill = store.bill(conn, bill_id)
+    if bill is None or bill.consumer_id != consumer_id:
+        raise PaymentRefused(f"no bill {bill_id} for consumer {consumer_id}")
+    entries = store.entries(conn, consumer_id)
+    ref = str(bill_id)
+    if any(e.kind == "rebate" and e.ref == ref for e in entries):
+        return Decimal("0.00")
+    paid = [
+        (a.at.date(), a.amount)
+        for a in ledger.account(entries, as_of).allocations
+        if a.debit_kind == "bill" and a.debit_ref == ref and a.credit_kind == "payment"
+    ]
+    base = store.bill_amount_of(conn, bill_id, terms.rebate_applies_to if terms else [])
+    issued_on = bill.issued_at.date()
+    rebate = prompt_payment_rebate(terms, base, Decimal(bill.total), issued_on, paid)
+    if rebate <= 0:
+        return Decimal("0.00")
+    store.post(
+        conn,
+        consumer_id,
+        ledger.Entry(
+            "rebate",
+            -rebate,
+            ref,
+            datetime.combine(as_of, time.min, UTC),
+            None,
+            f"prompt-payment rebate on bill {bill.number}",
+        ),
+    )
+    return rebate
 
 
 # ----------------------------------------------------------------------------- internals

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Row, and_, func, insert, select, text
 
 from meterhub.billing.ledger import Entry
 from meterhub.store.schema import consumers
-from meterhub.store.schema_billing import bill_adjustments, bills
+from meterhub.store.schema_billing import bill_adjustments, bill_lines, bills
 from meterhub.store.schema_payments import (
     ledger_entries,
     payment_allocations,
@@ -116,6 +116,19 @@ def bill_numbers(conn: Connection, bill_ids: Sequence[str]) -> dict[str, str]:
 
 def bill(conn: Connection, bill_id: int) -> Row[Any] | None:
     return conn.execute(select(bills).where(bills.c.id == bill_id)).first()
+
+
+def bill_amount_of(conn: Connection, bill_id: int, names: Sequence[str]) -> Decimal:
+    """The sum of a bill's lines whose code or kind is one of ``names`` (as ``Bill.amount_of``)."""
+    wanted = set(names)
+    rows = conn.execute(
+        select(bill_lines.c.code, bill_lines.c.kind, bill_lines.c.amount).where(
+            bill_lines.c.bill_id == bill_id
+        )
+    )
+    return sum(
+        (Decimal(r.amount) for r in rows if r.code in wanted or r.kind in wanted), Decimal("0.00")
+    )
 
 
 def consumer(conn: Connection, consumer_id: str) -> Row[Any] | None:
