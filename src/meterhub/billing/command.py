@@ -86,6 +86,7 @@ def quote_command(
 def register(app: typer.Typer) -> None:
     bill_app = typer.Typer(help="billing: tariffs and bills", no_args_is_help=True)
     bill_app.command("quote")(quote_command)
+    __import__("meterhub.billing.run_command", fromlist=["register"]).register(bill_app)
     __import__("meterhub.billing.delivery_command", fromlist=["register"]).register(bill_app)
     __import__("meterhub.billing.payments_command", fromlist=["register"]).register(bill_app)
     app.add_typer(bill_app, name="bill")

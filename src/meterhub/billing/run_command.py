@@ -1,0 +1,142 @@
+"""`meterhub bill run | schedule | show | load-tariff`: bill runs and bill documents."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+import orjson
+import typer
+
+from meterhub.config import get_settings
+from meterhub.store.db import make_engine
+
+log = logging.getLogger(__name__)
+
+
+def run_command(
+    period: Annotated[str, typer.Option(help="YYYY-MM: the month the billing period starts in")],
+    chunk_size: Annotated[int, typer.Option(help="consumers per transaction")] = 500,
+    utility: Annotated[str, typer.Option(help="bill number prefix")] = "MH",
+) -> None:
+    """Issue the bills of one period (idempotent: bills already issued are kept)."""
+    from meterhub.billing.runs import PeriodNotOver, run_bills
+
+    settings = get_settings()
+    today = datetime.now(settings.zone).date()
+    try:
+        result = run_bills(
+            make_engine(settings.database_url),
+            period,
+            settings=settings,
+            today=today,
+            utility=utility,
+            chunk_size=chunk_size,
+        )
+    except (PeriodNotOver, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    summary = {
+        "period": result.period,
+        "from": result.start.isoformat(),
+        "to_exclusive": result.end.isoformat(),
+        "consumers": result.consumers,
+        "issued": len(result.issued),
+        "skipped": result.skipped,
+        "errors": [error.as_dict() for error in result.errors],
+    }
+    typer.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    if result.errors:
+        raise typer.Exit(1)
+
+
+def schedule_command(
+    once: Annotated[bool, typer.Option(help="check once and exit (for cron or a timer)")] = False,
+    every: Annotated[int, typer.Option(help="seconds between checks")] = 3600,
+) -> None:
+    """Run the period that ended on the cycle day (utility's zone), once it is due."""
+    from meterhub.billing.runs import due_periods, run_bills
+    from meterhub.store.billing_store import run_status
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    while True:
+        today = datetime.now(settings.zone).date()
+        with engine.connect() as conn:
+            candidates = due_periods(today, settings.bill_cycle_day, set())
+            finished = {
+                period
+                for period in candidates
+                if (status := run_status(conn, period)) and status["status"] == "finished"
+            }
+        for period in due_periods(today, settings.bill_cycle_day, finished):
+            result = run_bills(engine, period, settings=settings, today=today)
+            typer.echo(
+                f"{period}: {len(result.issued)} issued, {result.skipped} already billed, "
+                f"{len(result.errors)} errors",
+                err=True,
+            )
+        if once:
+            return
+        time.sleep(every)
+
+
+def show_command(
+    number: Annotated[str, typer.Argument(help="bill number, e.g. MH-2026-000123")],
+    file_format: Annotated[Literal["html", "pdf"], typer.Option("--format")] = "html",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="default: stdout")] = None,
+    instructions: Annotated[
+        str | None, typer.Option(help="payment instructions added to the tariff's terms")
+    ] = None,
+) -> None:
+    """Write a bill document as HTML or PDF."""
+    import sys
+
+    from meterhub.billing.document import render_html, render_pdf
+    from meterhub.store.billing_store import load_bill
+
+    engine = make_engine(get_settings().database_url)
+    with engine.connect() as conn:
+        stored = load_bill(conn, number)
+    if stored is None:
+        typer.echo(f"no bill {number}", err=True)
+        raise typer.Exit(1)
+    if file_format == "html":
+        data = render_html(stored, instructions=instructions).encode()
+    else:
+        data = render_pdf(stored, instructions=instructions)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        output.write_bytes(data)
+
+
+def load_tariff_command(
+    tariff_file: Annotated[Path, typer.Argument(help="tariff document, YAML or JSON")],
+) -> None:
+    """Validate a tariff document and store it (replacing the stored one with its id)."""
+    from meterhub.billing.tariff import TariffInvalid, load_tariff
+    from meterhub.store.billing_store import save_tariff
+
+    try:
+        tariff = load_tariff(tariff_file)
+    except TariffInvalid as exc:
+        typer.echo(f"{tariff_file}: invalid tariff ({len(exc.problems)} problems)", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(2) from None
+    engine = make_engine(get_settings().database_url)
+    with engine.begin() as conn:
+        save_tariff(conn, tariff, source_file=tariff_file.name, now=datetime.now(UTC))
+    typer.echo(f"tariff {tariff.id} stored ({len(tariff.versions)} versions)")
+
+
+def register(bill_app: typer.Typer) -> None:
+    bill_app.command("run")(run_command)
+    bill_app.command("schedule")(schedule_command)
+    bill_app.command("show")(show_command)
+    bill_app.command("load-tariff")(load_tariff_command)
