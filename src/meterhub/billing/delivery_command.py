@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import IntegrityError
 
 from meterhub.billing import delivery, prepaid
 from meterhub.billing.tariff import Tariff, TariffGap, TariffInvalid, load_tariff, parse_tariff
@@ -172,8 +173,12 @@ def prepaid_open_command(
 ) -> None:
     """Open a prepaid account: intervals from now on are charged to it."""
     engine = _engine(get_settings())
-    with engine.begin() as conn:
-        prepaid.open_account(conn, consumer, meter, tariff, _now())
+    try:
+        with engine.begin() as conn:
+            prepaid.open_account(conn, consumer, meter, tariff, _now())
+    except IntegrityError:
+        typer.echo("error: unknown consumer, meter or tariff, or the account exists", err=True)
+        raise typer.Exit(1) from None
     typer.echo(_json({"consumer_id": consumer, "meter_id": meter, "tariff_id": tariff}))
 
 

@@ -46,6 +46,7 @@ from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
 from meterhub.store.schema import events, intervals, meters
 from meterhub.store.schema_delivery import prepaid_accounts, prepaid_charges, prepaid_topups
+from meterhub.store.tables import metadata
 
 ZERO = Decimal(0)
 AMOUNT_QUANTUM = Decimal("0.000001")
@@ -377,7 +378,7 @@ def accrue(
         ]
         pricer = IntervalPricer(
             tariff,
-            _supply(conn, account.meter_id),
+            _supply(conn, account),
             _charged_by_day(conn, consumer_id, new[0].start, tariff.zone),
         )
         charges = [pricer.price(interval) for interval in new]
@@ -449,9 +450,22 @@ def policy_for(
 _NEVER = DisconnectPolicy(ZoneInfo("UTC"), time(0), time(0), frozenset())
 
 
-def _supply(conn: Connection, meter_id: str) -> Supply:
-    load = conn.execute(select(meters.c.sanctioned_load_kw).where(meters.c.id == meter_id)).scalar()
-    return Supply(sanctioned_load_kw=None if load is None else Decimal(repr(load)))
+def _supply(conn: Connection, account: Account) -> Supply:
+    """Sanctioned load from the meter; ampere rating from the consumer's latest tariff
+    assignment (the bill-run capability's table), when there is one."""
+    load = conn.execute(
+        select(meters.c.sanctioned_load_kw).where(meters.c.id == account.meter_id)
+    ).scalar()
+    amperes = None
+    assignments = metadata.tables.get("tariff_assignments")
+    if assignments is not None:
+        amperes = conn.execute(
+            select(assignments.c.amperes)
+            .where(assignments.c.consumer_id == account.consumer_id)
+            .order_by(assignments.c.from_date.desc())
+            .limit(1)
+        ).scalar()
+    return Supply(sanctioned_load_kw=None if load is None else Decimal(repr(load)), amperes=amperes)
 
 
 def _charged_by_day(
