@@ -17,7 +17,17 @@ from meterhub.store.db import make_engine
 
 pytestmark = pytest.mark.integration
 
-HEAD = "0001"
+def _head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    from meterhub.store.migrate import MIGRATIONS
+
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None
+    return head
+
+
+HEAD = _head_revision()
 TABLES = {
     "feeders",
     "transformers",
