@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     offline_after_seconds: int = Field(default=3600, ge=1)
     mosquitto_passwd_file: Path | None = None
     mosquitto_acl_file: Path | None = None
+    # Payment gateways (docs/payments.md); a gateway without its webhook secret is not offered.
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_key: SecretStr | None = None
+    razorpay_webhook_secret: SecretStr | None = None
+    razorpay_key_id: str | None = None
+    razorpay_key_secret: SecretStr | None = None
     # Bill delivery (docs/delivery-and-prepaid.md): apprise URLs; empty turns a channel off.
     # {address} in a URL is replaced by the recipient; mailto(s):// URLs get to=ADDRESS added.
     email_url: str = Field(default="", description="e.g. mailtos://user:pass@smtp.host?from=...")

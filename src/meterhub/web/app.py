@@ -12,9 +12,11 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine, select
 
 from meterhub import __version__
+from meterhub.billing.gateways import PaymentGateway, RazorpayGateway, StripeGateway
 from meterhub.config import Settings
 from meterhub.readings.model import METER_ID_PATTERN
 from meterhub.store import queries, schema
+from meterhub.web.payments import payments_router
 
 COUNTER_LABELS = {
     ("accepted", "reading"): "readings stored",
@@ -35,6 +37,8 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         docs_url="/api/docs",
         openapi_url="/api/v1/openapi.json",
     )
+
+    app.include_router(payments_router(engine, configured_gateways(settings)))
 
     @app.get("/healthz")
     def health() -> dict[str, str]:
@@ -117,6 +121,25 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
             return queries.ingest_counters(conn)
 
     return app
+
+
+def configured_gateways(settings: Settings) -> dict[str, PaymentGateway]:
+    """The payment gateways whose webhook secrets are set; secrets come from the environment."""
+    gateways: dict[str, PaymentGateway] = {}
+    if settings.stripe_webhook_secret is not None:
+        api_key = settings.stripe_api_key
+        gateways["stripe"] = StripeGateway(
+            webhook_secret=settings.stripe_webhook_secret.get_secret_value(),
+            api_key=api_key.get_secret_value() if api_key else None,
+        )
+    if settings.razorpay_webhook_secret is not None:
+        key_secret = settings.razorpay_key_secret
+        gateways["razorpay"] = RazorpayGateway(
+            webhook_secret=settings.razorpay_webhook_secret.get_secret_value(),
+            key_id=settings.razorpay_key_id,
+            key_secret=key_secret.get_secret_value() if key_secret else None,
+        )
+    return gateways
 
 
 def _aware(ts: datetime) -> datetime:
