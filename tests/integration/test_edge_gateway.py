@@ -272,3 +272,72 @@ def test_outage_beyond_spool_bound_drops_the_oldest(broker: PrivateBroker, tmp_p
     assert first_seen(received) == [ts_of(i) for i in range(10)] + kept
     assert result["dropped"] == 20
     assert result["spooled"] == 0
+
+
+CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
+
+
+def test_dsmr_telegrams_from_a_tcp_source_are_parsed_and_published(
+    broker: PrivateBroker, tmp_path: Path
+) -> None:
+    """A P1-to-TCP bridge (ser2net and the like) serving real telegrams in ragged chunks."""
+    from meterhub.edge.sources import tcp_chunks
+
+    sample = CONFORMANCE / "dsmr" / "v5.txt"
+    if not sample.exists():
+        service_missing(f"the conformance corpus at {CONFORMANCE}")
+    telegram = sample.read_bytes()
+    stream = telegram * 3
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for start in range(0, len(stream), 97):  # chunks that cut through lines and CRCs
+            writer.write(stream[start : start + 97])
+            await writer.drain()
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(30)  # keep the line open like a real bridge
+        writer.close()
+
+    payloads: list[dict[str, Any]] = []
+    subscriber = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id="edge-tcp-sub", protocol=mqtt.MQTTv5
+    )
+    subscriber.username_pw_set("sub", "sub")
+    subscribed = threading.Event()
+    subscriber.on_connect = lambda c, u, f, rc, p: c.subscribe(TOPIC, qos=1)
+    subscriber.on_subscribe = lambda c, u, mid, rcs, p: subscribed.set()
+    subscriber.on_message = lambda c, u, m: payloads.append(json.loads(m.payload))
+    subscriber.connect("127.0.0.1", broker.port)
+    subscriber.loop_start()
+    assert subscribed.wait(5)
+
+    async def main() -> dict[str, Any]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        options = GatewayOptions(
+            format_name="dsmr",
+            meter_id=METER,
+            mqtt_url=f"mqtt://{METER}:{METER}@127.0.0.1:{broker.port}",
+            spool_path=tmp_path / "spool.db",
+            spool_synchronous="NORMAL",
+        )
+        stop = asyncio.Event()
+        gateway = Gateway(options, tcp_chunks("127.0.0.1", port))
+        running = asyncio.create_task(gateway.run(stop))
+        deadline = time.monotonic() + 20
+        while len(payloads) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        stop.set()
+        counters = await asyncio.wait_for(running, 15)
+        server.close()
+        return counters
+
+    try:
+        counters = asyncio.run(main())
+    finally:
+        subscriber.loop_stop()
+        subscriber.disconnect()
+    assert len(payloads) == 3
+    # DSMR 5 sample: 1-0:1.8.1 4.426 + 1-0:1.8.2 2.399 = 6.825 kWh
+    assert {p["import_kwh"] for p in payloads} == {6.825}
+    assert counters["bytes_read"] == len(stream)
+    assert counters["frames"] == 3
