@@ -14,13 +14,19 @@ from decimal import Decimal
 from email.message import Message as EmailMessage
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
+from billing_support import add_consumer as add_billed_consumer
+from billing_support import add_intervals, add_tariff
 from sqlalchemy import Connection, Engine, insert, select
 
 from meterhub.billing import delivery
 from meterhub.billing.delivery import BillNotice
+from meterhub.billing.delivery_command import bill_pdf
+from meterhub.billing.runs import run_bills
+from meterhub.config import Settings
 from meterhub.notify.channels import AppriseChannel, Attachment
 from meterhub.store.schema import consumers
 from meterhub.store.schema_delivery import deliveries
@@ -244,3 +250,32 @@ def test_issued_bills_are_queued_once_from_the_bills_table(any_engine: Engine) -
     (row,) = rows(any_engine)
     assert row.subject == "Your electricity bill 2026-000050: 99.00 NPR due 2026-04-15"
     assert "https://p.example/2026-000050" in row.body
+
+
+def test_an_issued_bill_goes_out_with_its_rendered_pdf(sqlite_engine: Engine, smtp: SmtpServer):
+    ktm = ZoneInfo("Asia/Kathmandu")
+    tariff_id = add_tariff(sqlite_engine, "nea-domestic")
+    meter_id = add_billed_consumer(sqlite_engine, "c9", tariff_id=tariff_id, amperes=15)
+    start = datetime(2026, 2, 1, tzinfo=ktm).astimezone(UTC)
+    add_intervals(sqlite_engine, meter_id, start, start + timedelta(days=28))
+    settings = Settings(timezone="Asia/Kathmandu", bill_cycle_day=1)
+    (number,) = run_bills(
+        sqlite_engine, "2026-02", settings=settings, today=date(2026, 3, 1)
+    ).issued
+    with sqlite_engine.begin() as conn:
+        delivery.set_preference(conn, "c9", "email", NOW, email="c9@example.com")
+        assert delivery.enqueue_issued_bills(conn, NOW, attached=True) == 1
+
+    counts = delivery.deliver_due(
+        sqlite_engine, {"email": email_channel(smtp.port)}, NOW,
+        max_attempts=3, retry_seconds=60, attachments=bill_pdf,
+    )  # fmt: skip
+
+    assert counts == delivery.SendCounts(sent=1)
+    ((recipients, message),) = smtp.inbox.messages
+    assert recipients == ["c9@example.com"]
+    assert number in message["Subject"]
+    (pdf,) = [p for p in message.walk() if p.get_content_type() == "application/pdf"]
+    assert pdf.get_filename() == f"bill-{number}.pdf"
+    content = pdf.get_payload(decode=True)
+    assert isinstance(content, bytes) and content.startswith(b"%PDF")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -15,10 +14,13 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from meterhub.billing import delivery, prepaid
+from meterhub.billing.document import render_pdf
 from meterhub.billing.tariff import Tariff, TariffGap, TariffInvalid, load_tariff, parse_tariff
 from meterhub.config import Settings, get_settings
 from meterhub.notify.channels import Attachment, ChannelError, configured_channels
+from meterhub.store.billing_store import load_bill
 from meterhub.store.db import make_engine
+from meterhub.store.schema_billing import bills
 from meterhub.store.tables import metadata
 
 
@@ -37,24 +39,16 @@ def _json(value: Any) -> str:
 # ---------------------------------------------------------------------------- bill PDFs
 
 
-def bill_pdf_source() -> delivery.AttachmentSource | None:
-    """The bill document renderer, when the bill-document capability is installed: it must
-    offer ``meterhub.billing.document.bill_pdf(conn, bill_id: int) -> bytes``. Without it
-    bill e-mails carry the summary and the link (``METERHUB_BILL_LINK_URL``)."""
-    try:
-        module = importlib.import_module("meterhub.billing.document")
-    except ImportError:
-        return None
-    render: Callable[[Connection, int], bytes] | None = getattr(module, "bill_pdf", None)
-    if render is None:
-        return None
-
-    def attach(conn: Connection, kind: str, subject_id: str) -> Sequence[Attachment]:
-        if kind != "bill":
-            return ()
-        return (Attachment(f"bill-{subject_id}.pdf", render(conn, int(subject_id))),)
-
-    return attach
+def bill_pdf(conn: Connection, kind: str, subject_id: str) -> Sequence[Attachment]:
+    """The issued bill's PDF (the bill-document renderer, from the stored bill: nothing is
+    recomputed), attached to bill e-mails."""
+    if kind != "bill":
+        return ()
+    number = conn.execute(select(bills.c.number).where(bills.c.id == int(subject_id))).scalar()
+    stored = None if number is None else load_bill(conn, number)
+    if stored is None:
+        return ()
+    return (Attachment(f"bill-{stored.number}.pdf", render_pdf(stored)),)
 
 
 # ---------------------------------------------------------------------------- delivery
@@ -79,12 +73,12 @@ def deliver_command(
         raise typer.Exit(2)
     engine = _engine(settings)
     now = _now()
-    attachments = bill_pdf_source()
+    attachments = bill_pdf
     with engine.begin() as conn:
         if retry_failed:
             delivery.retry_now(conn, now)
         queued = delivery.enqueue_issued_bills(
-            conn, now, link_url=settings.bill_link_url, attached=attachments is not None
+            conn, now, link_url=settings.bill_link_url, attached=True
         )
     counts = delivery.deliver_due(
         engine,
