@@ -21,12 +21,14 @@ from aiosmtpd.controller import Controller
 from billing_support import add_consumer as add_billed_consumer
 from billing_support import add_intervals, add_tariff
 from sqlalchemy import Connection, Engine, insert, select
+from typer.testing import CliRunner
 
 from meterhub.billing import delivery
 from meterhub.billing.delivery import BillNotice
 from meterhub.billing.delivery_command import bill_pdf
 from meterhub.billing.runs import run_bills
-from meterhub.config import Settings
+from meterhub.cli import app
+from meterhub.config import Settings, get_settings
 from meterhub.notify.channels import AppriseChannel, Attachment
 from meterhub.store.schema import consumers
 from meterhub.store.schema_delivery import deliveries
@@ -279,3 +281,23 @@ def test_an_issued_bill_goes_out_with_its_rendered_pdf(sqlite_engine: Engine, sm
     assert pdf.get_filename() == f"bill-{number}.pdf"
     content = pdf.get_payload(decode=True)
     assert isinstance(content, bytes) and content.startswith(b"%PDF")
+
+
+def test_failures_are_listed_by_the_command(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_consumer(sqlite_engine, "C-7", "hema@example.com", None)
+    with sqlite_engine.begin() as conn:
+        delivery.enqueue_bill(conn, bill("C-7", "47"), NOW, attached=False)
+    send(sqlite_engine, {"email": email_channel(free_port())}, NOW)  # refused
+    monkeypatch.setenv("METERHUB_DATABASE_URL", sqlite_engine.url.render_as_string())
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["bill", "deliveries", "--failed"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    (line,) = result.output.splitlines()
+    listed = json.loads(line)
+    assert (listed["subject_id"], listed["status"], listed["attempts"]) == ("47", "failed", 1)
+    assert listed["address"] == "hema@example.com" and listed["last_error"]

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, Row, String, cast, exists, insert, select, update
 
-from meterhub.notify.channels import Attachment, Channel, Message
+from meterhub.notify.channels import Attachment, Channel, DeliveryResult, Message
 from meterhub.notify.templates import render
 from meterhub.store.schema import consumers
 from meterhub.store.schema_delivery import deliveries, delivery_preferences
@@ -290,10 +290,13 @@ def deliver_due(
         if channel is None:
             skipped += 1
             continue
-        with engine.begin() as conn:
-            files = attachments(conn, row.kind, row.subject_id) if attachments else ()
-            message = Message(row.address, row.subject, row.body, tuple(files))
-        result = channel.send(message)
+        try:
+            with engine.begin() as conn:
+                files = attachments(conn, row.kind, row.subject_id) if attachments else ()
+        except Exception as exc:  # a document that cannot be made is this delivery's failure
+            result = DeliveryResult(False, f"attachment: {type(exc).__name__}: {exc}")
+        else:
+            result = channel.send(Message(row.address, row.subject, row.body, tuple(files)))
         with engine.begin() as conn:
             _record(conn, row, result.ok, result.error, now, max_attempts, retry_seconds)
         if result.ok:
@@ -352,7 +355,7 @@ def list_deliveries(
     if failed_only:
         query = query.where(deliveries.c.status == "failed")
     rows = conn.execute(query.order_by(deliveries.c.id.desc()).limit(limit)).all()
-    return [dict(row._mapping) for row in rows]
+    return [{str(key): value for key, value in row._mapping.items()} for row in rows]
 
 
 def retry_now(conn: Connection, now: datetime) -> int:
