@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from meterhub.billing.determinants import Determinants
 from meterhub.billing.tariff import (
@@ -202,7 +203,11 @@ class _Pricer:
                 )
         self._minimum()
         for tax in self.version.taxes:
-            base = sum((line.amount for line in self.out if _named(line, tax.applies_to)), ZERO)
+            targets = frozenset(tax.applies_to)
+            base = sum(
+                (line.amount for line in self.out if line.code in targets or line.kind in targets),
+                ZERO,
+            )
             self._line(
                 tax.name,
                 "tax",
@@ -476,5 +481,6 @@ def _kwh(value: Decimal) -> str:
     return f"{value.quantize(Decimal('0.001')).normalize():f}"
 
 
+@lru_cache(maxsize=4096)  # slab limits repeat from bill to bill: format each pair once
 def _range(low: Decimal, high: Decimal | None) -> str:
     return f"{_kwh(low)}-{_kwh(high)}" if high is not None else f"above {_kwh(low)}"
