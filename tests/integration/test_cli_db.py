@@ -17,6 +17,7 @@ from meterhub.store.db import make_engine
 
 pytestmark = pytest.mark.integration
 
+
 def _head_revision() -> str:
     from alembic.script import ScriptDirectory
 
