@@ -3,7 +3,8 @@
 Input is the bytes a HAN port sends (one or more HDLC frames), or the same as hex text (whitespace
 and newlines allowed). Frames are cut by their length field (``hdlc``); segmented frames are
 joined; the LLC header (E6 E7 00) is dropped; a general-glo-ciphering or general-ded-ciphering
-APDU is deciphered with the context's keys; the data-notification body is decoded (``axdr``).
+APDU is deciphered with the context's keys (``decipher``, which the DSMR parser shares for
+Luxembourg Smarty's encrypted telegrams); the data-notification body is decoded (``axdr``).
 One reading per notification.
 
 The body is read in one of two ways:
@@ -32,12 +33,12 @@ from __future__ import annotations
 import binascii
 import hmac
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -64,6 +65,7 @@ GENERAL_GLO_CIPHERING = 0xDB
 GENERAL_DED_CIPHERING = 0xDC
 _LLC_HEADERS = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")  # response / command LSAPs, quality 0
 _GCM_TAG_BYTES = 12  # DLMS security suite 0/1: 96-bit authentication tag
+_T = TypeVar("_T")
 
 # DLMS unit enumeration (Blue Book, "Register" class, unit) -> unit as obis.convert spells it.
 DLMS_UNITS: dict[int, str] = {
@@ -196,7 +198,7 @@ def _strip_llc(information: bytes) -> bytes:
 
 def _reading(apdu: bytes, context: ParseContext) -> Reading:
     if apdu[:1] in (bytes([GENERAL_GLO_CIPHERING]), bytes([GENERAL_DED_CIPHERING])):
-        notification = _decipher(apdu, context)
+        notification = decipher(apdu, context, _notification)
     else:
         notification = _notification(apdu)
     return _to_reading(notification, context)
@@ -231,8 +233,16 @@ def _apdu_date_time(reader: Reader) -> bytes | None:
     return reader.take(12)
 
 
-def _decipher(apdu: bytes, context: ParseContext) -> _Notification:
-    """general-glo/ded-ciphering: system title, then SC | invocation counter | cipher | tag."""
+def decipher(apdu: bytes, context: ParseContext, decode: Callable[[bytes], _T]) -> _T:
+    """general-glo/ded-ciphering: system title, then SC | invocation counter | cipher | tag.
+
+    Deciphers with ``context.encryption_key`` and ``context.authentication_key`` (AAD = SC || AK)
+    and hands the plaintext to ``decode``, which returns what the caller wants from it and raises
+    ``ParseError`` when the plaintext is not what it expects (the notification APDU here, a DSMR
+    telegram for Luxembourg's Smarty P1). ``decode`` also tells the failures apart: without a tag
+    (encryption only), or after a tag mismatch, plaintext that does not decode means a wrong
+    encryption key, plaintext that does means a wrong authentication key or a tampered frame.
+    """
     reader = Reader(apdu, 1)
     system_title = reader.take(reader.length())
     content = reader.take(reader.length())
@@ -249,13 +259,13 @@ def _decipher(apdu: bytes, context: ParseContext) -> _Notification:
         raise ParseError("unsupported_security", "compressed ciphered APDUs are not supported")
     payload = content[5:]
     if not authenticated and not encrypted:
-        return _notification(payload)
+        return decode(payload)
     key = _key(context.encryption_key, "encryption")
     if not authenticated:
         # Encryption only: GCM without tag = AES-CTR from counter 2. No tag, so a wrong key
         # shows as an APDU that does not decode.
         try:
-            return _notification(_ctr(key, iv, payload))
+            return decode(_ctr(key, iv, payload))
         except ParseError as exc:
             raise ParseError(
                 "wrong_key", f"deciphered APDU does not decode ({exc.code}): wrong key?"
@@ -270,7 +280,7 @@ def _decipher(apdu: bytes, context: ParseContext) -> _Notification:
         expected = _gcm(key, iv, aad + body, b"")[1][:_GCM_TAG_BYTES]
         if not hmac.compare_digest(expected, tag):
             raise ParseError("auth_failed", "authentication tag does not match")
-        return _notification(body)
+        return decode(body)
     try:
         decryptor = Cipher(
             algorithms.AES(key), modes.GCM(iv, tag, min_tag_length=_GCM_TAG_BYTES)
@@ -278,15 +288,17 @@ def _decipher(apdu: bytes, context: ParseContext) -> _Notification:
         decryptor.authenticate_additional_data(aad)
         plaintext = decryptor.update(body) + decryptor.finalize()
     except InvalidTag:
-        raise _tag_failure(key, iv, body) from None
-    return _notification(plaintext)
+        raise _tag_failure(key, iv, body, decode) from None
+    return decode(plaintext)
 
 
-def _tag_failure(key: bytes, iv: bytes, body: bytes) -> ParseError:
+def _tag_failure(
+    key: bytes, iv: bytes, body: bytes, decode: Callable[[bytes], object]
+) -> ParseError:
     """Tell a wrong encryption key from a wrong authentication key or a tampered frame: with the
-    right encryption key the unauthenticated plaintext still decodes as a notification."""
+    right encryption key the unauthenticated plaintext still decodes."""
     try:
-        _notification(_ctr(key, iv, body))
+        decode(_ctr(key, iv, body))
     except ParseError:
         return ParseError("wrong_key", "the APDU does not decipher with this encryption key")
     return ParseError(
