@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,16 +60,27 @@ def parse_source_url(url: str) -> SourceSpec:
         if not parts.path:
             raise ValueError(f"source {url!r}: use serial:///dev/ttyUSB0?baud=115200")
         try:
-            settings = {
-                "baudrate": int(query.get("baud", "115200")),
-                "bytesize": int(query.get("bytesize", "8")),
-                "parity": query.get("parity", "N").upper()[:1],
-                "stopbits": float(query.get("stopbits", "1")),
-            }
+            baudrate = int(query.get("baud", "115200"))
+            bytesize = int(query.get("bytesize", "8"))
+            stopbits = float(query.get("stopbits", "1"))
         except ValueError:
             raise ValueError(f"source {url!r}: baud, bytesize and stopbits are numbers") from None
-        if settings["parity"] not in ("N", "E", "O", "M", "S"):
+        parity = query.get("parity", "N").upper()[:1]
+        if parity not in ("N", "E", "O", "M", "S"):
             raise ValueError(f"source {url!r}: parity is one of N, E, O, M, S")
+        # Checked here, not left to pyserial: a setting it refuses would be retried forever.
+        if bytesize not in (5, 6, 7, 8):
+            raise ValueError(f"source {url!r}: bytesize is one of 5, 6, 7, 8")
+        if stopbits not in (1, 1.5, 2):
+            raise ValueError(f"source {url!r}: stopbits is one of 1, 1.5, 2")
+        if baudrate <= 0:
+            raise ValueError(f"source {url!r}: baud must be positive")
+        settings = {
+            "baudrate": baudrate,
+            "bytesize": bytesize,
+            "parity": parity,
+            "stopbits": stopbits,
+        }
         return SourceSpec("serial", path=parts.path, serial=settings)
     raise ValueError(f"source {url!r}: use file:PATH, tcp://HOST:PORT or serial:///dev/ttyX")
 
@@ -137,22 +149,40 @@ async def serial_chunks(
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, max_backoff_s)
             continue
+        log.info("source serial:%s open (%s)", device, _describe_port(port))
         backoff = 1.0
+        # One read in the worker thread at a time; the port is closed only when none is running,
+        # so a stop never closes the descriptor under a read (whose number the OS may reuse).
+        lock = threading.Lock()
         try:
             while True:
                 # What is waiting, or block (0.5 s at most) for the next byte: low latency.
-                chunk = await asyncio.to_thread(_read_available, port)
+                chunk = await asyncio.to_thread(_read_available, port, lock)
                 if chunk:
                     yield chunk
         except (serial.SerialException, OSError) as exc:
             log.warning("source serial:%s failed (%s); reopening", device, exc)
         finally:
-            port.close()
+            port.cancel_read()  # wakes a read that is blocked in select()
+            await asyncio.to_thread(_close, port, lock)
         await asyncio.sleep(backoff)
 
 
-def _read_available(port: Any) -> bytes:
-    return bytes(port.read(min(CHUNK_BYTES, max(1, port.in_waiting))))
+def _describe_port(port: Any) -> str:
+    stopbits = f"{port.stopbits:g}"
+    return f"{port.baudrate} {port.bytesize}{port.parity}{stopbits}"
+
+
+def _read_available(port: Any, lock: threading.Lock) -> bytes:
+    with lock:
+        if not port.is_open:
+            return b""
+        return bytes(port.read(min(CHUNK_BYTES, max(1, port.in_waiting))))
+
+
+def _close(port: Any, lock: threading.Lock) -> None:
+    with lock:
+        port.close()
 
 
 def open_source(spec: SourceSpec) -> AsyncIterator[bytes]:

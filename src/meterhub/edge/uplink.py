@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ class UplinkCounters:
     bytes_sent: int = 0  # payload bytes of those messages
     rejected: int = 0  # PUBACK with a failure reason (e.g. not authorised): deleted, not retried
     connects: int = 0
+    refused: int = 0  # CONNACKs with a failure reason (bad credentials, not authorised)
+    connect_failures: int = 0  # connection attempts that failed below MQTT (network, TLS)
 
 
 class Uplink:
@@ -58,6 +61,7 @@ class Uplink:
         self.status_topic = status_topic
         self.window = window
         self.keepalive_s = keepalive_s
+        self.reconnect_max_s = reconnect_max_s
         self.counters = UplinkCounters()
         self.connected = False
         self.status_payload: bytes = b'{"online": true}'  # sent, retained, on every connect
@@ -75,6 +79,7 @@ class Uplink:
         client.max_inflight_messages_set(window)
         client.reconnect_delay_set(1, reconnect_max_s)
         client.on_connect = self._paho_connect
+        client.on_connect_fail = self._paho_connect_fail
         client.on_disconnect = self._paho_disconnect
         client.on_publish = self._paho_publish
         self._client = client
@@ -96,12 +101,17 @@ class Uplink:
         properties: object,
     ) -> None:
         if reason_code.is_failure:
-            self._call(log.error, "uplink refused by broker: %s", str(reason_code))
+            self._call(self._on_refused, str(reason_code))
             return
         # paho would resend its unacknowledged copies now, ahead of the spool's order; the spool
         # has them all and resends them itself.
         client.drop_out_messages()
         self._call(self._on_connected)
+
+    def _paho_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
+        # paho calls this from inside its ``except OSError`` around the (re)connect, and passes
+        # no reason: the exception being handled is the reason (refused, TLS verification, ...).
+        self._call(self._on_connect_fail, repr(sys.exc_info()[1]))
 
     def _paho_disconnect(
         self,
@@ -138,6 +148,32 @@ class Uplink:
         )
         self._client.publish(self.status_topic, self.status_payload, qos=1, retain=True)
         self._wake.set()
+
+    def _where(self) -> str:
+        scheme = "mqtts" if self.address.tls else "mqtt"
+        return f"{scheme}://{self.address.host}:{self.address.port}"
+
+    def _on_refused(self, reason: str) -> None:
+        self.counters.refused += 1
+        log.error(
+            "uplink refused by broker %s as user %r: %s; check the meter's credential (and the "
+            "broker's password file and ACL); retrying with a backoff up to %d s, readings stay "
+            "in the spool",
+            self._where(),
+            self.address.username,
+            reason,
+            self.reconnect_max_s,
+        )
+
+    def _on_connect_fail(self, reason: str) -> None:
+        self.counters.connect_failures += 1
+        log.error(
+            "uplink cannot connect to %s: %s; retrying with a backoff up to %d s, readings stay "
+            "in the spool",
+            self._where(),
+            reason,
+            self.reconnect_max_s,
+        )
 
     def _on_disconnected(self, reason: str) -> None:
         if self.connected:
