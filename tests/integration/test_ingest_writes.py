@@ -10,7 +10,7 @@ from sqlalchemy import Engine, insert, select
 from conftest import count_rows
 from meterhub.config import Settings
 from meterhub.ingest.deriver import IntervalDeriver
-from meterhub.readings.model import Reading
+from meterhub.readings.model import MEASUREMENT_FIELDS, Reading, ReadingBlock
 from meterhub.store import schema
 from meterhub.store.ingest_writes import IngestWriter, WriteBatch
 
@@ -91,3 +91,42 @@ def test_a_meter_heard_recently_stays_online(writer: IngestWriter) -> None:
     with writer.engine.begin() as conn:
         conn.execute(update(schema.meters).values(online=True, last_seen_at=datetime.now(UTC)))
     assert mark_stale_meters_offline(writer.engine, timedelta(hours=1)) == []
+
+
+def block(start_minutes: int, kwhs: list[float]) -> ReadingBlock:
+    stamps = [T0 + timedelta(minutes=start_minutes + 15 * i) for i in range(len(kwhs))]
+    columns: dict[str, list[float | None]] = {
+        name: [None] * len(kwhs) for name in MEASUREMENT_FIELDS
+    }
+    columns["import_kwh"] = list(kwhs)
+    return ReadingBlock("M-1", stamps, [None] * len(kwhs), columns)
+
+
+def test_clean_batches_are_stored_column_by_column(writer: IngestWriter) -> None:
+    result = writer.write(
+        WriteBatch(received_at=datetime.now(UTC), blocks=[block(0, [1.0, 2.0, 3.0])])
+    )
+    assert (result.inserted, result.duplicates) == (3, 0)
+    with writer.engine.connect() as conn:
+        stored = conn.execute(select(schema.readings.c.import_kwh).order_by("ts")).scalars().all()
+    assert stored == [1.0, 2.0, 3.0]
+    assert count_rows(writer.engine, "interval_work") == 1
+
+
+def test_a_redelivered_clean_batch_is_a_duplicate(writer: IngestWriter) -> None:
+    writer.write(WriteBatch(received_at=datetime.now(UTC), blocks=[block(0, [1.0, 2.0])]))
+    again = writer.write(WriteBatch(received_at=datetime.now(UTC), blocks=[block(0, [1.0, 2.0])]))
+    assert (again.inserted, again.duplicates, again.conflicts) == (0, 2, 0)
+
+
+def test_a_key_both_in_a_clean_batch_and_a_single_reading_is_stored_once(
+    writer: IngestWriter,
+) -> None:
+    batch = WriteBatch(
+        received_at=datetime.now(UTC),
+        readings=[reading(15, 2.0)],
+        blocks=[block(0, [1.0, 2.0, 3.0])],
+    )
+    result = writer.write(batch)
+    assert (result.inserted, result.duplicates, result.conflicts) == (3, 1, 0)
+    assert count_rows(writer.engine, "readings") == 3

@@ -79,8 +79,23 @@ def test_a_clean_batch_gives_every_reading() -> None:
         {"ts": (NOW - timedelta(minutes=15 * i)).isoformat(), "import_kwh": i} for i in range(5)
     ]
     outcome = process_message(inbound("meters/M-1/readings", {"readings": items}), RULES, True)
-    assert [r.import_kwh for r in outcome.readings] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    # kept column by column, without an object per reading
+    (block,) = outcome.blocks
+    assert block.columns["import_kwh"] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert [r.import_kwh for r in block.readings()] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert not outcome.readings
     assert not outcome.dead_letters
+
+
+def test_a_batch_with_one_bad_reading_keeps_the_others() -> None:
+    items = [
+        {"ts": (NOW - timedelta(minutes=15 * i)).isoformat(), "import_kwh": i} for i in range(4)
+    ]
+    items[2]["import_kwh"] = -1  # a negative register
+    outcome = process_message(inbound("meters/M-1/readings", {"readings": items}), RULES, True)
+    assert [r.import_kwh for r in outcome.readings] == [0.0, 1.0, 3.0]
+    assert [d.reason_code for d in outcome.dead_letters] == ["negative_register"]
+    assert not outcome.blocks
 
 
 def test_event_gets_a_deterministic_id() -> None:

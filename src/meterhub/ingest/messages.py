@@ -15,7 +15,13 @@ from typing import Any, Literal
 import orjson
 
 from meterhub.protocols import native
-from meterhub.readings.model import METER_ID_PATTERN, Reading, Rejection, to_document
+from meterhub.readings.model import (
+    METER_ID_PATTERN,
+    Reading,
+    ReadingBlock,
+    Rejection,
+    to_document,
+)
 from meterhub.readings.vee import ReadingLimits, check_reading, columns_within_limits
 
 Kind = Literal["readings", "events", "status"]
@@ -70,6 +76,7 @@ class StatusUpdate:
 @dataclass(slots=True)
 class Outcome:
     readings: list[Reading] = field(default_factory=list)
+    blocks: list[ReadingBlock] = field(default_factory=list)
     events: list[MeterEvent] = field(default_factory=list)
     status: StatusUpdate | None = None
     dead_letters: list[DeadLetter] = field(default_factory=list)
@@ -133,17 +140,21 @@ def process_routed(
 
 
 def _readings(msg: Inbound, meter_id: str, rules: IngestRules, outcome: Outcome) -> None:
-    decoded = native.decode(meter_id, msg.payload, max_bytes=rules.max_payload_bytes)
+    decoded = native.decode(
+        meter_id, msg.payload, max_bytes=rules.max_payload_bytes, materialize=False
+    )
     for item in decoded.rejections:
         outcome.dead_letters.append(_dead(msg, meter_id, item.raw, item.rejection))
-    if decoded.columns is not None and decoded.stamps is not None:
-        clean = columns_within_limits(
-            decoded.stamps, decoded.columns, now=msg.received_at, limits=rules.limits
-        )
-        if clean:
-            outcome.readings.extend(decoded.readings)
+    readings = decoded.readings
+    block = decoded.block
+    if block is not None:
+        if columns_within_limits(
+            block.stamps, block.columns, now=msg.received_at, limits=rules.limits
+        ):
+            outcome.blocks.append(block)
             return
-    for reading in decoded.readings:
+        readings = block.readings()  # some reading fails: find which, one by one
+    for reading in readings:
         problem = check_reading(reading, now=msg.received_at, limits=rules.limits)
         if problem is None:
             outcome.readings.append(reading)

@@ -68,6 +68,8 @@ def build_batch(
         is_known = meter_id in known
         outcome = process_routed(message, routed, rules, is_known)
         batch.readings.extend(outcome.readings)
+        if outcome.blocks:
+            batch.blocks.extend(outcome.blocks)
         if outcome.events:
             batch.events.extend(outcome.events)
         if outcome.dead_letters:

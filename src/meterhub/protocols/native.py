@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from meterhub.protocols.base import ParseContext, ParseError
-from meterhub.readings.model import MEASUREMENT_FIELDS, Reading, Rejection
+from meterhub.readings.model import MEASUREMENT_FIELDS, Reading, ReadingBlock, Rejection
 
 # Reason codes (also listed in docs/mqtt-contract.md)
 PAYLOAD_TOO_LARGE = "payload_too_large"
@@ -48,10 +48,9 @@ class Decoded:
     readings: list[Reading] = field(default_factory=list)
     rejections: list[ItemRejection] = field(default_factory=list)
     batch: bool = False  # the payload was {"readings": [...]}
-    # Set for a clean batch: the timestamps and measurement columns the readings were built
-    # from, so that validation can check them column by column.
-    stamps: list[datetime] | None = None
-    columns: dict[str, list[float | None]] | None = None
+    # Set for a clean batch: its readings column by column, so that validation checks columns
+    # and the store copies them without building an object per reading.
+    block: ReadingBlock | None = None
 
 
 def parse_json(payload: bytes, max_bytes: int) -> tuple[Any, Rejection | None]:
@@ -141,7 +140,7 @@ def reading_from_item(meter_id: str, item: Any) -> Reading | Rejection:
     )
 
 
-def _plain_batch(meter_id: str, items: list[Any], decoded: Decoded) -> bool:
+def _plain_batch(meter_id: str, items: list[Any], decoded: Decoded, materialize: bool) -> bool:
     """Fill ``decoded`` from a batch whose every item is well-formed; False to go item by item.
 
     Column at a time: one type check per field per batch instead of per reading, which is what
@@ -174,18 +173,17 @@ def _plain_batch(meter_id: str, items: list[Any], decoded: Decoded) -> bool:
         if int in kinds:
             column = [float(v) if type(v) is int else v for v in column]
         columns[name] = column
-    decoded.readings = [
-        Reading(meter_id, ts, seq, imp, exp, None, power, volts, amps, pf, hz, {})
-        for ts, seq, imp, exp, power, volts, amps, pf, hz in zip(
-            stamps, seqs, *columns.values(), strict=True
-        )
-    ]
-    decoded.stamps = stamps
-    decoded.columns = columns
+    decoded.block = ReadingBlock(meter_id, stamps, seqs, columns)
+    if materialize:
+        decoded.readings = decoded.block.readings()
     return True
 
 
-def decode(meter_id: str, payload: bytes, *, max_bytes: int = 256 * 1024) -> Decoded:
+def decode(
+    meter_id: str, payload: bytes, *, max_bytes: int = 256 * 1024, materialize: bool = True
+) -> Decoded:
+    """``materialize=False``: a clean batch comes back only as ``Decoded.block`` (ingest's fast
+    path); otherwise ``Decoded.readings`` always holds every reading."""
     decoded = Decoded()
     document, problem = parse_json(payload, max_bytes)
     if problem is not None:
@@ -219,7 +217,7 @@ def decode(meter_id: str, payload: bytes, *, max_bytes: int = 256 * 1024) -> Dec
             )
             decoded.rejections.append(ItemRejection(None, rejection, payload))
             return decoded
-        if _plain_batch(meter_id, items, decoded):
+        if _plain_batch(meter_id, items, decoded, materialize):
             return decoded
     for index, item in enumerate(items):
         result = reading_from_item(meter_id, item)

@@ -101,6 +101,31 @@ class Reading:
         )
 
 
+@dataclass(slots=True)
+class ReadingBlock:
+    """One meter's clean batch kept column by column: no object per reading on the hot path.
+
+    ``columns`` holds one list per name of ``MEASUREMENT_FIELDS``, in that order.
+    """
+
+    meter_id: str
+    stamps: list[datetime]  # UTC
+    seqs: list[int | None]
+    columns: dict[str, list[float | None]]
+
+    def __len__(self) -> int:
+        return len(self.stamps)
+
+    def readings(self) -> list[Reading]:
+        meter_id = self.meter_id
+        return [
+            Reading(meter_id, ts, seq, imp, exp, None, power, volts, amps, pf, hz, {})
+            for ts, seq, imp, exp, power, volts, amps, pf, hz in zip(
+                self.stamps, self.seqs, *self.columns.values(), strict=True
+            )
+        ]
+
+
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """Why a payload or a reading was refused: a machine-readable code and a human sentence."""

@@ -8,7 +8,7 @@ overwritten silently. On PostgreSQL readings go through COPY into a staging tabl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby, repeat
@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.dialects import sqlite
 
 from meterhub.ingest.messages import DeadLetter, MeterEvent, StatusUpdate, event_id
-from meterhub.readings.model import CONTRACT_FIELDS, Reading
+from meterhub.readings.model import CONTRACT_FIELDS, Reading, ReadingBlock
 from meterhub.store import schema
 from meterhub.store.dialects import dialect_insert
 from meterhub.store.partitions import ensure_month_partitions, months_between
@@ -66,6 +66,8 @@ _PG_TYPES = [
 class WriteBatch:
     received_at: datetime  # also marks which rows this batch inserted
     readings: list[Reading] = field(default_factory=list)
+    # Clean batches, column by column; disjoint from ``readings``.
+    blocks: list[ReadingBlock] = field(default_factory=list)
     events: list[MeterEvent] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
@@ -98,6 +100,22 @@ PLAIN_COLUMNS = (
 )  # fmt: skip
 _PLAIN_ROW = attrgetter(*PLAIN_COLUMNS[:-1])
 _PLAIN_TYPES = ["text", "timestamptz", "int8", *["float8"] * 7, "timestamptz"]
+
+
+def _plain_block_rows(block: ReadingBlock, at: datetime) -> Iterator[tuple[Any, ...]]:
+    """COPY rows in PLAIN_COLUMNS order, zipped straight from the block's columns."""
+    imports, exports, powers, volts, amps, pfs, hertz = block.columns.values()
+    return zip(
+        repeat(block.meter_id), block.stamps, block.seqs, imports, exports, powers, volts, amps,
+        pfs, hertz, repeat(at),
+    )  # fmt: skip
+
+
+def _keys_unique(readings: list[Reading], blocks: list[ReadingBlock]) -> bool:
+    keys = list(map(_KEY, readings))
+    for block in blocks:
+        keys.extend(zip(repeat(block.meter_id), block.stamps))
+    return len(set(keys)) == len(keys)
 
 
 def _json(value: Any) -> str | None:
@@ -189,17 +207,24 @@ class IngestWriter:
 
     def write(self, batch: WriteBatch) -> WriteResult:
         result = WriteResult()
-        unique, duplicates, conflicts = _dedupe(batch.readings, batch.received_at)
+        readings, blocks = batch.readings, batch.blocks
+        if blocks and (not self.postgres or not _keys_unique(readings, blocks)):
+            # Repeats to sort out, or SQLite: the reading-by-reading path does it all.
+            readings = readings + [r for block in blocks for r in block.readings()]
+            blocks = []
+        unique, duplicates, conflicts = _dedupe(readings, batch.received_at)
         result.duplicates = duplicates
         with self.engine.begin() as conn:
             if batch.new_meters:
                 self._register_meters(conn, batch.new_meters, batch.received_at)
-            if unique:
-                inserted, more_dupes, more_conflicts = self._insert_readings(conn, unique, batch)
+            if unique or blocks:
+                inserted, more_dupes, more_conflicts = self._insert_readings(
+                    conn, unique, blocks, batch
+                )
                 result.inserted = inserted
                 result.duplicates += more_dupes
                 conflicts.extend(more_conflicts)
-                self._queue_interval_work(conn, unique, batch.received_at)
+                self._queue_interval_work(conn, unique, blocks, batch.received_at)
             result.conflicts = len(conflicts)
             events = [*batch.events, *conflicts, *self._status(conn, batch)]
             events.extend(self._seen(conn, batch))
@@ -215,10 +240,14 @@ class IngestWriter:
     # -- readings -------------------------------------------------------------------------
 
     def _insert_readings(
-        self, conn: Connection, readings: list[Reading], batch: WriteBatch
+        self,
+        conn: Connection,
+        readings: list[Reading],
+        blocks: list[ReadingBlock],
+        batch: WriteBatch,
     ) -> tuple[int, int, list[MeterEvent]]:
         if self.postgres:
-            inserted = self._copy_readings(conn, readings, batch)
+            inserted = self._copy_readings(conn, readings, blocks, batch)
         else:
             stmt = sqlite.insert(schema.readings).on_conflict_do_nothing()
             rows = [
@@ -230,13 +259,26 @@ class IngestWriter:
                     if row[name] is not None:
                         row[name] = orjson.loads(row[name])
             inserted = conn.execute(stmt, rows).rowcount
-        if inserted == len(readings):
+        total = len(readings) + sum(map(len, blocks))
+        if inserted == total:
             return inserted, 0, []
-        return (inserted, *self._classify_existing(conn, readings, batch.received_at))
+        everything = readings + [r for block in blocks for r in block.readings()]
+        return (inserted, *self._classify_existing(conn, everything, batch.received_at))
 
-    def _copy_readings(self, conn: Connection, readings: list[Reading], batch: WriteBatch) -> int:
-        stamps = list(map(_TS, readings))
-        months = months_between(min(stamps), max(stamps))
+    def _copy_readings(
+        self,
+        conn: Connection,
+        readings: list[Reading],
+        blocks: list[ReadingBlock],
+        batch: WriteBatch,
+    ) -> int:
+        lows = [min(block.stamps) for block in blocks]
+        highs = [max(block.stamps) for block in blocks]
+        if readings:
+            stamps = list(map(_TS, readings))
+            lows.append(min(stamps))
+            highs.append(max(stamps))
+        months = months_between(min(lows), max(highs))
         if not months <= self._months:
             ensure_month_partitions(conn, "readings", months - self._months)
             ensure_month_partitions(conn, "intervals", months - self._months)
@@ -247,9 +289,13 @@ class IngestWriter:
         rows: list[tuple[Any, ...]]
         if not any(map(_EXTRA, readings)) and all(v is None for v in map(_BY_TARIFF, readings)):
             rows = list(map(tuple.__add__, map(_PLAIN_ROW, readings), repeat((at,))))
+            for block in blocks:
+                rows.extend(_plain_block_rows(block, at))
             names, types = PLAIN_COLUMNS, _PLAIN_TYPES
         else:
             rows = [_row(reading, at) for reading in readings]
+            for block in blocks:
+                rows.extend(_row(reading, at) for reading in block.readings())
             names, types = READING_COLUMNS, _PG_TYPES
         columns = ", ".join(f'"{c}"' for c in names)
         with raw.cursor() as cur:
@@ -319,16 +365,27 @@ class IngestWriter:
                 conflicts.append(conflict_event(reading, stored, at))
         return duplicates, conflicts
 
-    def _queue_interval_work(self, conn: Connection, readings: list[Reading], at: datetime) -> None:
+    def _queue_interval_work(
+        self,
+        conn: Connection,
+        readings: list[Reading],
+        blocks: list[ReadingBlock],
+        at: datetime,
+    ) -> None:
         spans: dict[str, tuple[datetime, datetime]] = {}
-        # A message's readings are one meter's and arrive together: group runs, not readings.
-        for meter_id, run in groupby(readings, key=_METER):
-            stamps = list(map(_TS, run))
-            low, high = min(stamps), max(stamps)
+
+        def widen(meter_id: str, low: datetime, high: datetime) -> None:
             known = spans.get(meter_id)
             if known is not None:
                 low, high = min(low, known[0]), max(high, known[1])
             spans[meter_id] = (low, high)
+
+        # A message's readings are one meter's and arrive together: group runs, not readings.
+        for meter_id, run in groupby(readings, key=_METER):
+            stamps = list(map(_TS, run))
+            widen(meter_id, min(stamps), max(stamps))
+        for block in blocks:
+            widen(block.meter_id, min(block.stamps), max(block.stamps))
         rows = [
             {"meter_id": m, "from_ts": a, "to_ts": b, "queued_at": at}
             for m, (a, b) in spans.items()
@@ -379,7 +436,11 @@ class IngestWriter:
 
     def _seen(self, conn: Connection, batch: WriteBatch) -> list[MeterEvent]:
         """Readings prove a meter is alive: refresh last-seen and flip offline meters online."""
-        seen = sorted({r.meter_id for r in batch.readings} | batch.seen_meters)
+        seen = sorted(
+            {r.meter_id for r in batch.readings}
+            | {block.meter_id for block in batch.blocks}
+            | batch.seen_meters
+        )
         if not seen:
             return []
         meters = schema.meters
