@@ -130,3 +130,18 @@ def test_a_key_both_in_a_clean_batch_and_a_single_reading_is_stored_once(
     result = writer.write(batch)
     assert (result.inserted, result.duplicates, result.conflicts) == (3, 1, 0)
     assert count_rows(writer.engine, "readings") == 3
+
+
+def test_the_same_clean_batch_twice_in_one_write_is_stored_once(writer: IngestWriter) -> None:
+    twice = WriteBatch(
+        received_at=datetime.now(UTC), blocks=[block(0, [1.0, 2.0]), block(0, [1.0, 2.0])]
+    )
+    result = writer.write(twice)
+    assert (result.inserted, result.duplicates, result.conflicts) == (2, 2, 0)
+
+
+def test_a_repeat_inside_one_unordered_clean_batch_is_found(writer: IngestWriter) -> None:
+    repeated = block(0, [1.0, 2.0, 1.0])
+    repeated.stamps[2] = repeated.stamps[0]  # same instant again, same value: a redelivery
+    result = writer.write(WriteBatch(received_at=datetime.now(UTC), blocks=[repeated]))
+    assert (result.inserted, result.duplicates) == (2, 1)

@@ -56,7 +56,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
-from typing import Literal
+from typing import Literal, cast
 
 from meterhub.readings.model import Quality, Reading, Rejection
 
@@ -183,7 +183,10 @@ def columns_within_limits(
     }
     for name, column in columns.items():
         low, high = bounds[name]
-        values = [v for v in column if v is not None]
+        # Skip the filtering copy when the column has no gaps (the usual case).
+        values = cast(
+            "Sequence[float]", [v for v in column if v is not None] if None in column else column
+        )
         if not values:
             continue
         smallest, largest = min(values), max(values)
