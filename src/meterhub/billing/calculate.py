@@ -285,7 +285,7 @@ class _Pricer:
     def _tou(self, charge: TouCharge) -> None:
         label = charge.description or charge.name
         for (season, window), energy in sorted(self.det.energy_by_bin.items()):
-            rate = _tou_rate(charge, season, window)
+            rate = tou_rate(charge, season, window)
             if rate is None:
                 raise TariffGap(f"{charge.name}: no rate for season {season}, window {window}")
             where = window if season == ANY else f"{season} {window}"
@@ -403,23 +403,13 @@ class _Pricer:
     # -------------------------------------------------------------- helpers
 
     def _applies(self, when: Condition | None, name: str) -> bool:
-        if when is None:
-            return True
         connection = self.connection
-        if when.amperes is not None:
-            if connection.amperes is None:
-                raise TariffGap(f"{name}: the connection's ampere rating is needed")
-            if connection.amperes not in when.amperes:
-                return False
-        if when.sanctioned_kw_above is not None or when.sanctioned_kw_up_to is not None:
-            load = connection.sanctioned_load_kw
-            if load is None:
-                raise TariffGap(f"{name}: the sanctioned load (kW) is needed")
-            if when.sanctioned_kw_above is not None and load <= when.sanctioned_kw_above:
-                return False
-            if when.sanctioned_kw_up_to is not None and load > when.sanctioned_kw_up_to:
-                return False
-        return True
+        return condition_applies(
+            when,
+            amperes=connection.amperes,
+            sanctioned_load_kw=connection.sanctioned_load_kw,
+            name=name,
+        )
 
     def _line(
         self,
@@ -460,7 +450,34 @@ def _blocks(slabs: Sequence[Slab], scale: Decimal) -> list[tuple[Decimal, Decima
     return blocks
 
 
-def _tou_rate(charge: TouCharge, season: str, window: str) -> Decimal | None:
+def condition_applies(
+    when: Condition | None,
+    *,
+    amperes: int | None,
+    sanctioned_load_kw: Decimal | None,
+    name: str,
+) -> bool:
+    """Whether a charge's condition (ampere rating, load band) holds for a connection; a
+    condition on something the connection does not state is a gap, never a silent match."""
+    if when is None:
+        return True
+    if when.amperes is not None:
+        if amperes is None:
+            raise TariffGap(f"{name}: the connection's ampere rating is needed")
+        if amperes not in when.amperes:
+            return False
+    if when.sanctioned_kw_above is not None or when.sanctioned_kw_up_to is not None:
+        if sanctioned_load_kw is None:
+            raise TariffGap(f"{name}: the sanctioned load (kW) is needed")
+        if when.sanctioned_kw_above is not None and sanctioned_load_kw <= when.sanctioned_kw_above:
+            return False
+        if when.sanctioned_kw_up_to is not None and sanctioned_load_kw > when.sanctioned_kw_up_to:
+            return False
+    return True
+
+
+def tou_rate(charge: TouCharge, season: str, window: str) -> Decimal | None:
+    """The rate of a window in a season; a rate without a season applies to every season."""
     general = None
     for rate in charge.rates:
         if rate.window != window:

@@ -33,9 +33,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from meterhub.billing.calculate import Connection as Supply
+from meterhub.billing.calculate import condition_applies, tou_rate
 from meterhub.billing.determinants import compute_determinants, holiday_set
 from meterhub.billing.tariff import (
-    Condition,
     SlabCharge,
     Tariff,
     TariffGap,
@@ -94,7 +94,12 @@ class IntervalPricer:
         day_before = self.by_day[local_day]
         amounts: dict[str, Decimal] = {}
         for charge in version.energy:
-            if not _applies(charge.when, self.supply, charge.name):
+            if not condition_applies(
+                charge.when,
+                amperes=self.supply.amperes,
+                sanctioned_load_kw=self.supply.sanctioned_load_kw,
+                name=charge.name,
+            ):
                 continue
             if isinstance(charge, TouCharge):
                 amounts[charge.name] = kwh * _tou_rate(charge, season, window)
@@ -112,36 +117,12 @@ def _month(day: date) -> tuple[int, int]:
     return day.year, day.month
 
 
-def _applies(when: Condition | None, supply: Supply, name: str) -> bool:
-    if when is None:
-        return True
-    if when.amperes is not None:
-        if supply.amperes is None:
-            raise TariffGap(f"{name}: the connection's ampere rating is needed")
-        if supply.amperes not in when.amperes:
-            return False
-    if when.sanctioned_kw_above is not None or when.sanctioned_kw_up_to is not None:
-        load = supply.sanctioned_load_kw
-        if load is None:
-            raise TariffGap(f"{name}: the sanctioned load (kW) is needed")
-        if when.sanctioned_kw_above is not None and load <= when.sanctioned_kw_above:
-            return False
-        if when.sanctioned_kw_up_to is not None and load > when.sanctioned_kw_up_to:
-            return False
-    return True
-
-
 def _tou_rate(charge: TouCharge, season: str, window: str) -> Decimal:
-    general = None
-    for rate in charge.rates:
-        if rate.window == window and rate.season == season:
-            return rate.rate
-        if rate.window == window and rate.season is None:
-            general = rate.rate
-    if general is None:
+    rate = tou_rate(charge, season, window)
+    if rate is None:
         # A missing price is an error, never a zero.
         raise TariffGap(f"{charge.name}: no rate for season {season}, window {window}")
-    return general
+    return rate
 
 
 def _slab_amount(charge: SlabCharge, used_before: Decimal, kwh: Decimal) -> Decimal:
