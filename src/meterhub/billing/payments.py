@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from meterhub.billing import ledger
@@ -123,12 +123,7 @@ def assess_late_fee(
     """Post the late fee the bill has earned by ``as_of`` less what is already posted for it
     (so running this every day posts each step once). Returns the amount posted; the entry is
     dated the start of ``as_of`` (UTC), the day the fee is assessed for."""
-    store.lock(conn, f"ledger:{consumer_id}")
-    store.post_issued_bills(conn, consumer_id)
-    bill = store.bill(conn, bill_id)
-    if bill is None or bill.consumer_id != consumer_id:
-        raise PaymentRefused(f"no bill {bill_id} for consumer {consumer_id}")
-    entries = store.entries(conn, consumer_id)
+    bill, entries = _locked_bill(conn, consumer_id, bill_id)
     ref = str(bill_id)
     paid = [
         (a.at.date(), a.amount)
@@ -161,12 +156,7 @@ def grant_prompt_payment_rebate(
     """Credit the prompt-payment rebate if the bill was paid in full within the window after
     its issue date (the rebate itself counts towards paying it). Posted once per bill; returns
     the amount credited now (0.00 if not earned or already credited)."""
-    store.lock(conn, f"ledger:{consumer_id}")
-    store.post_issued_bills(conn, consumer_id)
-    bill = store.bill(conn, bill_id)
-    if bill is None or bill.consumer_id != consumer_id:
-        raise PaymentRefused(f"no bill {bill_id} for consumer {consumer_id}")
-    entries = store.entries(conn, consumer_id)
+    bill, entries = _locked_bill(conn, consumer_id, bill_id)
     ref = str(bill_id)
     if any(e.kind == "rebate" and e.ref == ref for e in entries):
         return Decimal("0.00")
@@ -196,6 +186,19 @@ def grant_prompt_payment_rebate(
 
 
 # ----------------------------------------------------------------------------- internals
+
+
+def _locked_bill(
+    conn: Connection, consumer_id: str, bill_id: int
+) -> tuple[Row[Any], list[ledger.Entry]]:
+    """Lock the consumer's ledger, post any newly issued bills, and return the bill with the
+    consumer's entries; a bill of another consumer is refused."""
+    store.lock(conn, f"ledger:{consumer_id}")
+    store.post_issued_bills(conn, consumer_id)
+    bill = store.bill(conn, bill_id)
+    if bill is None or bill.consumer_id != consumer_id:
+        raise PaymentRefused(f"no bill {bill_id} for consumer {consumer_id}")
+    return bill, store.entries(conn, consumer_id)
 
 
 def _record(
