@@ -26,23 +26,7 @@ from meterhub.store import schema
 from meterhub.store.dialects import dialect_insert
 from meterhub.store.partitions import ensure_month_partitions, months_between
 
-READING_COLUMNS = (
-    "meter_id",
-    "ts",
-    "received_at",
-    "seq",
-    "import_kwh",
-    "export_kwh",
-    "import_kwh_by_tariff",
-    "power_w",
-    "voltage_v",
-    "current_a",
-    "pf",
-    "freq_hz",
-    "extra",
-    "quality",
-    "flags",
-)
+READING_COLUMNS = ("meter_id", "ts", "received_at", *CONTRACT_FIELDS, "extra", "quality", "flags")
 _PG_TYPES = [
     "text",
     "timestamptz",
