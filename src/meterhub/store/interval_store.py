@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
 
 from meterhub.ingest.messages import event_id
-from meterhub.readings.model import Quality, Reading
+from meterhub.readings.model import Reading
 from meterhub.readings.vee import Assessment, MeterProfile
 from meterhub.store import schema
 from meterhub.store.dialects import dialect_insert
@@ -146,8 +146,6 @@ def save_assessments(
                 events.append(_vee_event(reading, flag, assessment, at))
     if changes:
         r = schema.readings
-        from sqlalchemy import bindparam
-
         conn.execute(
             update(r)
             .where(and_(r.c.meter_id == bindparam("m"), r.c.ts == bindparam("t")))
@@ -203,6 +201,3 @@ def process_queued(
         if work:
             compute(conn, work, datetime.now(UTC))
     return len(work)
-
-
-__all__ = ["Quality", "Window", "Work", "claim_work", "load_window", "process_queued"]

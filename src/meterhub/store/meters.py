@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select, update
 
-from meterhub.ingest.messages import MeterEvent, event_id
+from meterhub.ingest.messages import event_id
 from meterhub.store import schema
 
 
@@ -77,6 +77,3 @@ def mark_stale_meters_offline(engine: Engine, after: timedelta) -> list[str]:
                 ],
             )
     return list(stale)
-
-
-__all__ = ["MeterDirectory", "MeterEvent", "mark_stale_meters_offline"]

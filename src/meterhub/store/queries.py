@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -116,8 +116,6 @@ def usage_in_range(
     conn: Connection, meter_id: str, start: datetime, end: datetime
 ) -> tuple[float, float]:
     # Intervals that start before ``start`` may still overlap it: widen by a day, pro-rate after.
-    from datetime import timedelta
-
     intervals = load_intervals(conn, meter_id, start - timedelta(days=1), end)
     return energy_in_range(intervals, start, end)
 
