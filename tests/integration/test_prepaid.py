@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, insert, select
 
-from meterhub.billing import delivery, prepaid
+from meterhub.billing import delivery, payments, prepaid
 from meterhub.billing.prepaid import DisconnectPolicy
 from meterhub.billing.tariff import Tariff, parse_tariff
 from meterhub.store.schema import consumers, events, intervals, meters
@@ -93,9 +93,16 @@ def run(engine: Engine, consumer_id: str, now: datetime) -> prepaid.AccrualOutco
         return outcome
 
 
-def top_up(engine: Engine, consumer_id: str, amount: str, reference: str, now: datetime) -> Any:
+def top_up(
+    engine: Engine, consumer_id: str, amount: str, reference: str, now: datetime
+) -> tuple[Decimal, str | None]:
+    """A counter top-up (a payment): the balance after it and the supply action it asked for."""
     with engine.begin() as conn:
-        return prepaid.top_up(conn, consumer_id, Decimal(amount), reference, now)
+        recorded = payments.record_topup(
+            conn, consumer_id=consumer_id, amount=Decimal(amount), method="cash",
+            entered_by="cashier.sita", received_at=now, reference=reference, now=now,
+        )  # fmt: skip
+        return prepaid.balance(conn, consumer_id), recorded.supply_action
 
 
 def event_types(engine: Engine, meter_id: str) -> list[str]:

@@ -4,27 +4,54 @@ through the configured channels, record every attempt, retry failures with backo
 Queueing renders the text once (``notify.templates``) and stores it in ``deliveries``, one row
 per (kind, subject, channel), so a repeated run never queues twice and a retry sends the same
 words. Sending happens outside the queueing transaction: each attempt's outcome is committed on
-its own, so a crash half-way loses no record of what went out. Run one sender at a time (the
-scheduler's job): two concurrent senders could send a due row twice.
+its own, so a crash half-way loses no record of what went out.
+
+Several senders may run at once (two cron jobs overlapping, a service and a manual run): a
+sender first claims a few due rows with a lease (``claimed_until``, ``claim_token``) in a short
+transaction of its own, sends them and clears the claim with the outcome. A claimed row is not
+due for anyone else until its lease has run out, so no message goes out twice while its sender
+lives; a sender that dies mid-send leaves a lease that expires, and the row is tried again
+(at least once, never silently dropped). PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` so
+concurrent senders take different rows instead of queueing on the same ones; SQLite has one
+writer at a time, so the same conditional UPDATE is enough there.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, Row, String, cast, exists, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    String,
+    and_,
+    cast,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
-from meterhub.notify.channels import Attachment, Channel, DeliveryResult, Message
+from meterhub.notify.channels import Attachment, Channel, Message
 from meterhub.notify.templates import render
 from meterhub.store.schema import consumers
 from meterhub.store.schema_delivery import deliveries, delivery_preferences
 from meterhub.store.tables import metadata
 
-Kind = Literal["bill", "receipt", "warning"]
+log = logging.getLogger(__name__)
+
+Kind = Literal["bill", "receipt", "warning", "reminder"]
 Preference = Literal["email", "sms", "both", "none"]
 CHANNELS_OF: dict[str, tuple[str, ...]] = {
     "email": ("email",),
@@ -33,6 +60,10 @@ CHANNELS_OF: dict[str, tuple[str, ...]] = {
     "none": (),
 }
 MAX_BACKOFF = timedelta(days=1)
+# How long a claimed row belongs to its sender: far longer than one send may take (apprise's
+# SMTP and HTTP timeouts are well under a minute), with rows claimed a few at a time.
+CLAIM_LEASE = timedelta(minutes=10)
+CLAIM_BATCH = 10
 
 # Attachments are made when a message is sent, not stored: (connection, kind, subject id).
 AttachmentSource = Callable[[Connection, str, str], Sequence[Attachment]]
@@ -238,6 +269,36 @@ def enqueue_receipt(
     return enqueue(conn, "receipt", receipt_id, consumer_id, values, now)
 
 
+def enqueue_reminder(
+    conn: Connection,
+    reminder_id: str,
+    consumer_id: str,
+    *,
+    number: str,
+    open_amount: Decimal,
+    currency: str,
+    due_date: str,
+    step: str,
+    fee: str = "",
+    link_url: str = "",
+    bill_id: str = "",
+    now: datetime,
+) -> int:
+    """A payment reminder; ``reminder_id`` names the bill and the reminder step, so each step
+    of each bill is queued once however often the daily job runs."""
+    link = link_url.format(number=number, bill_id=bill_id) if link_url else ""
+    values = {
+        "number": number,
+        "amount": f"{open_amount:.2f}",
+        "currency": currency,
+        "due_date": due_date,
+        "step": step,
+        "fee": fee,
+        "link": link,
+    }
+    return enqueue(conn, "reminder", reminder_id, consumer_id, values, now)
+
+
 def enqueue_warning(
     conn: Connection,
     event_id: str,
@@ -271,44 +332,97 @@ def deliver_due(
     retry_seconds: int,
     attachments: AttachmentSource | None = None,
     limit: int = 1000,
+    lease: timedelta = CLAIM_LEASE,
+    batch: int = CLAIM_BATCH,
 ) -> SendCounts:
-    """Send every queued delivery, and every failed one whose retry time has come."""
+    """Send every queued delivery, and every failed one whose retry time has come, at most
+    ``limit`` of them; rows other senders hold are left to them. Only rows on a configured
+    channel are claimed: the others stay queued (counted as skipped)."""
+    wanted = sorted(channels)
     with engine.connect() as conn:
-        due = conn.execute(
-            select(deliveries)
-            .where(
-                deliveries.c.status.in_(("queued", "failed")),
-                deliveries.c.next_attempt_at.is_not(None),
-                deliveries.c.next_attempt_at <= now,
-            )
-            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-            .limit(limit)
-        ).all()
-    sent = failed = skipped = 0
-    for row in due:
-        channel = channels.get(row.channel)
-        if channel is None:
-            skipped += 1
-            continue
-        try:
-            with engine.begin() as conn:
-                files = attachments(conn, row.kind, row.subject_id) if attachments else ()
-        except Exception as exc:  # a document that cannot be made is this delivery's failure
-            result = DeliveryResult(False, f"attachment: {type(exc).__name__}: {exc}")
-        else:
-            result = channel.send(Message(row.address, row.subject, row.body, tuple(files)))
+        skipped = conn.execute(
+            select(func.count()).where(_due(now), deliveries.c.channel.not_in(wanted))
+        ).scalar_one()
+    sent = failed = 0
+    started = time.monotonic()
+    while sent + failed < limit:
+        # The lease runs on from ``now`` by the time this run has taken, so a long run's late
+        # claims are not already expired (``now`` itself stays the time recorded, for tests).
+        claim_now = now + timedelta(seconds=time.monotonic() - started)
+        token = uuid.uuid4().hex
         with engine.begin() as conn:
-            _record(conn, row, result.ok, result.error, now, max_attempts, retry_seconds)
-        if result.ok:
-            sent += 1
-        else:
-            failed += 1
-    return SendCounts(sent, failed, skipped)
+            rows = _claim(conn, wanted, claim_now, token, min(batch, limit - sent - failed), lease)
+        if not rows:
+            break
+        for row in rows:
+            ok, error = _send(engine, channels[row.channel], row, attachments)
+            with engine.begin() as conn:
+                _record(conn, row, token, ok, error, now, max_attempts, retry_seconds)
+            if ok:
+                sent += 1
+            else:
+                failed += 1
+    return SendCounts(sent, failed, int(skipped))
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        deliveries.c.status.in_(("queued", "failed")),
+        deliveries.c.next_attempt_at.is_not(None),
+        deliveries.c.next_attempt_at <= now,
+        or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until <= now),
+    )
+
+
+def _claim(
+    conn: Connection,
+    channel_names: Sequence[str],
+    now: datetime,
+    token: str,
+    count: int,
+    lease: timedelta,
+) -> list[Row[Any]]:
+    """Take up to ``count`` due rows for this sender: one UPDATE that sets the lease only where
+    the row is still due and unclaimed, so of two senders racing for a row exactly one gets it."""
+    candidates = (
+        select(deliveries.c.id)
+        .where(_due(now), deliveries.c.channel.in_(channel_names))
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        .limit(count)
+    )
+    if conn.dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(candidates.scalar_subquery()), _due(now))
+        .values(claimed_until=now + lease, claim_token=token)
+        .execution_options(synchronize_session=False)
+    )
+    return list(
+        conn.execute(
+            select(deliveries)
+            .where(deliveries.c.claim_token == token)
+            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        ).all()
+    )
+
+
+def _send(
+    engine: Engine, channel: Channel, row: Row[Any], attachments: AttachmentSource | None
+) -> tuple[bool, str | None]:
+    try:
+        with engine.begin() as conn:
+            files = attachments(conn, row.kind, row.subject_id) if attachments else ()
+    except Exception as exc:  # a document that cannot be made is this delivery's failure
+        return False, f"attachment: {type(exc).__name__}: {exc}"
+    result = channel.send(Message(row.address, row.subject, row.body, tuple(files)))
+    return result.ok, result.error
 
 
 def _record(
     conn: Connection,
     row: Row[Any],
+    token: str,
     ok: bool,
     error: str | None,
     now: datetime,
@@ -316,23 +430,24 @@ def _record(
     retry_seconds: int,
 ) -> None:
     attempts = row.attempts + 1
+    values: dict[str, Any] = {"attempts": attempts, "claimed_until": None, "claim_token": None}
     if ok:
-        values: dict[str, Any] = {
-            "status": "sent",
-            "attempts": attempts,
-            "sent_at": now,
-            "next_attempt_at": None,
-        }
+        values |= {"status": "sent", "sent_at": now, "next_attempt_at": None}
     else:
-        values = {
+        values |= {
             "status": "failed",
-            "attempts": attempts,
             "last_error": error or "delivery failed",
             "next_attempt_at": next_attempt_at(
                 attempts, now, base_seconds=retry_seconds, max_attempts=max_attempts
             ),
         }
-    conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
+    changed = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == row.id, deliveries.c.claim_token == token)
+        .values(**values)
+    ).rowcount
+    if not changed:  # the lease ran out mid-send and another sender took the row over
+        log.warning("delivery %s: lease lost before its outcome was recorded", row.id)
 
 
 def list_deliveries(
@@ -362,6 +477,10 @@ def retry_now(conn: Connection, now: datetime) -> int:
     """Make every failed delivery due now, including those that used up their attempts."""
     return conn.execute(
         update(deliveries)
-        .where(deliveries.c.status == "failed")
+        .where(
+            deliveries.c.status == "failed",
+            # A row a sender holds right now is left to it: its outcome is about to be recorded.
+            or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until <= now),
+        )
         .values(next_attempt_at=now, attempts=0)
     ).rowcount

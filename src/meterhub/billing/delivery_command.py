@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import getpass
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -15,13 +15,12 @@ from sqlalchemy.exc import IntegrityError
 
 from meterhub.billing import delivery, prepaid
 from meterhub.billing.document import render_pdf
-from meterhub.billing.tariff import Tariff, TariffGap, TariffInvalid, load_tariff, parse_tariff
+from meterhub.billing.prepaid_run import accrue_all
 from meterhub.config import Settings, get_settings
-from meterhub.notify.channels import Attachment, ChannelError, configured_channels
+from meterhub.notify.channels import Attachment, Channel, ChannelError, configured_channels
 from meterhub.store.billing_store import load_bill
 from meterhub.store.db import make_engine
 from meterhub.store.schema_billing import bills
-from meterhub.store.tables import metadata
 
 
 def _engine(settings: Settings) -> Engine:
@@ -71,11 +70,23 @@ def deliver_command(
             "no channel configured: set METERHUB_EMAIL_URL and/or METERHUB_SMS_URL", err=True
         )
         raise typer.Exit(2)
-    engine = _engine(settings)
-    now = _now()
-    attachments = bill_pdf
+    counts = queue_and_send(_engine(settings), settings, channels, _now(), retry=retry_failed)
+    typer.echo(_json(counts))
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
+def queue_and_send(
+    engine: Engine,
+    settings: Settings,
+    channels: Mapping[str, Channel],
+    now: datetime,
+    *,
+    retry: bool = False,
+) -> dict[str, int]:
+    """Queue issued bills not yet queued (with their PDF), then send everything due."""
     with engine.begin() as conn:
-        if retry_failed:
+        if retry:
             delivery.retry_now(conn, now)
         queued = delivery.enqueue_issued_bills(
             conn, now, link_url=settings.bill_link_url, attached=True
@@ -86,20 +97,14 @@ def deliver_command(
         now,
         max_attempts=settings.delivery_max_attempts,
         retry_seconds=settings.delivery_retry_seconds,
-        attachments=attachments,
+        attachments=bill_pdf,
     )
-    typer.echo(
-        _json(
-            {
-                "queued": queued,
-                "sent": counts.sent,
-                "failed": counts.failed,
-                "skipped": counts.skipped,
-            }
-        )
-    )
-    if counts.failed:
-        raise typer.Exit(1)
+    return {
+        "queued": queued,
+        "sent": counts.sent,
+        "failed": counts.failed,
+        "skipped": counts.skipped,
+    }
 
 
 def deliveries_command(
@@ -130,36 +135,6 @@ def _amount(text: str) -> Decimal:
     return value
 
 
-def tariff_loader(conn: Connection, settings: Settings) -> Callable[[str], Tariff]:
-    """A tariff by id: from the tariffs table when the bill-run capability has loaded it there,
-    else ``prepaid_tariff_dir/<id>.yaml`` (or .yml, .json)."""
-    cache: dict[str, Tariff] = {}
-    table = metadata.tables.get("tariffs")
-
-    def load(tariff_id: str) -> Tariff:
-        if tariff_id in cache:
-            return cache[tariff_id]
-        document = None
-        if table is not None:
-            document = conn.execute(
-                select(table.c.document).where(table.c.id == tariff_id)
-            ).scalar()
-        if document is not None:
-            tariff = parse_tariff(document)
-        else:
-            for suffix in (".yaml", ".yml", ".json"):
-                path = Path(settings.prepaid_tariff_dir) / f"{tariff_id}{suffix}"
-                if path.exists():
-                    tariff = load_tariff(path)
-                    break
-            else:
-                raise TariffGap(f"no tariff document {tariff_id!r}")
-        cache[tariff_id] = tariff
-        return tariff
-
-    return load
-
-
 def prepaid_open_command(
     consumer: str,
     meter: Annotated[str, typer.Option(help="the meter whose intervals are charged")],
@@ -180,21 +155,50 @@ def prepaid_topup_command(
     consumer: str,
     amount: str,
     reference: Annotated[
-        str | None, typer.Option(help="payment reference; credited once (default: generated)")
+        str | None, typer.Option(help="slip or payment reference: credited once")
     ] = None,
+    entered_by: Annotated[
+        str | None, typer.Option("--by", help="who took the money (default: this user)")
+    ] = None,
+    method: Annotated[str, typer.Option(help="cash or cheque")] = "cash",
 ) -> None:
-    """Credit a top-up; requests reconnection if it brings a disconnected account above zero."""
+    """Credit a top-up: a counter payment (ledger credit and receipt) that credits the prepaid
+    account and requests reconnection if it brings a disconnected account above zero."""
+    from meterhub.billing.payments import PaymentRefused, record_topup
+
     value = _amount(amount)
+    if method not in ("cash", "cheque"):
+        typer.echo("error: --method is cash or cheque", err=True)
+        raise typer.Exit(2)
     engine = _engine(get_settings())
     now = _now()
-    ref = reference or f"counter-{consumer}-{now.strftime('%Y%m%dT%H%M%S%f')}"
     try:
         with engine.begin() as conn:
-            after, action = prepaid.top_up(conn, consumer, value, ref, now)
-    except prepaid.PrepaidError as exc:
+            recorded = record_topup(
+                conn,
+                consumer_id=consumer,
+                amount=value,
+                method="cash" if method == "cash" else "cheque",
+                entered_by=entered_by or getpass.getuser(),
+                received_at=now,
+                reference=reference,
+            )
+            balance = prepaid.balance(conn, consumer)
+    except (prepaid.PrepaidError, PaymentRefused) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(_json({"consumer_id": consumer, "balance": f"{after:.2f}", "action": action}))
+    typer.echo(
+        _json(
+            {
+                "consumer_id": consumer,
+                "balance": f"{balance:.2f}",
+                "action": recorded.supply_action,
+                "payment_id": recorded.payment_id,
+                "receipt_number": recorded.receipt_number,
+                "duplicate": recorded.duplicate,
+            }
+        )
+    )
 
 
 def prepaid_balance_command(consumer: str) -> None:
@@ -223,63 +227,11 @@ def prepaid_run_command() -> None:
     """Charge new intervals to every prepaid account; queue low-balance warnings; request
     disconnection at zero within the allowed hours (one transaction per account)."""
     settings = get_settings()
-    engine = _engine(settings)
-    now = _now()
-    problems = 0
-    with engine.connect() as conn:
-        ids = prepaid.account_ids(conn)
-    for consumer_id in ids:
-        try:
-            with engine.begin() as conn:
-                account = prepaid.get_account(conn, consumer_id)
-                tariff = tariff_loader(conn, settings)(account.tariff_id)
-                outcome = run_account(conn, settings, consumer_id, tariff, now)
-        except (TariffGap, TariffInvalid, OSError) as exc:
-            problems += 1
-            typer.echo(_json({"consumer_id": consumer_id, "error": str(exc)}), err=True)
-            continue
-        typer.echo(
-            _json(
-                {
-                    "consumer_id": consumer_id,
-                    "charged_intervals": outcome.charged,
-                    "amount": f"{outcome.amount:.2f}",
-                    "balance": f"{outcome.balance:.2f}",
-                    "warnings": [f"{w.level:f}" for w in outcome.warnings],
-                    "action": outcome.action,
-                }
-            )
-        )
-    if problems:
+    results = accrue_all(_engine(settings), settings, _now())
+    for result in results:
+        typer.echo(_json(result), err="error" in result)
+    if any("error" in result for result in results):
         raise typer.Exit(1)
-
-
-def run_account(
-    conn: Connection, settings: Settings, consumer_id: str, tariff: Tariff, now: datetime
-) -> prepaid.AccrualOutcome:
-    """Accrue one account and queue its warnings, in the caller's transaction."""
-    policy = prepaid.policy_for(
-        tariff,
-        now,
-        start=settings.prepaid_disconnect_from,
-        until=settings.prepaid_disconnect_until,
-        weekdays=settings.prepaid_disconnect_weekdays,
-        holiday_country=settings.prepaid_holiday_country,
-    )
-    outcome = prepaid.accrue(
-        conn, consumer_id, tariff, now, levels=settings.prepaid_warning_levels, policy=policy
-    )
-    for warning in outcome.warnings:
-        delivery.enqueue_warning(
-            conn,
-            warning.event_id,
-            consumer_id,
-            level=warning.level,
-            balance=warning.balance,
-            currency=tariff.currency,
-            now=now,
-        )
-    return outcome
 
 
 def register(bill_app: typer.Typer) -> None:

@@ -1,7 +1,8 @@
 """The consumer ledger: entries in, balance, open items, arrears and ageing out. Pure.
 
-An account is a list of signed entries: bills, late fees and debit adjustments are positive
-(the consumer owes more), payments, credit notes, rebates and credit adjustments negative.
+An account is a list of signed entries: bills, late fees, prepaid usage and debit adjustments
+are positive (the consumer owes more), payments, credit notes, rebates and credit adjustments
+negative.
 Nothing derived is stored: the balance is the sum of the entries, and which bill a payment
 paid, what is still open, what is in arrears and how old it is are all worked out here from
 the entries alone, so they can never disagree with each other.
@@ -23,7 +24,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-EntryKind = Literal["bill", "payment", "adjustment", "credit_note", "late_fee", "rebate"]
+EntryKind = Literal["bill", "payment", "adjustment", "credit_note", "late_fee", "rebate", "prepaid"]
 ENTRY_KINDS: tuple[EntryKind, ...] = (
     "bill",
     "payment",
@@ -31,6 +32,7 @@ ENTRY_KINDS: tuple[EntryKind, ...] = (
     "credit_note",
     "late_fee",
     "rebate",
+    "prepaid",
 )
 ZERO = Decimal("0.00")
 

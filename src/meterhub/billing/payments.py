@@ -9,6 +9,12 @@ Idempotency: a gateway payment is keyed by the gateway's own payment id
 first payment and returns it with ``duplicate=True``: no second payment, entry or receipt.
 Counter payments may carry the slip or cheque number as their reference for the same effect.
 
+What one payment is (one transaction): the ``payments`` row, its ``payment`` ledger entry,
+its allocations, its receipt and the receipt's deliveries (``billing.delivery``); for a
+consumer with a prepaid account also the top-up it buys and any reconnection request. Every
+way money comes in (counter, gateway webhook, prepaid top-up) goes through ``_record``, so
+each gets exactly one receipt message, and a repeat of a reference gets none.
+
 Amounts: Decimal, exactly two places (the ledger's precision); an amount with finer digits is
 refused rather than rounded, since someone paid exactly that.
 """
@@ -23,9 +29,9 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
-from meterhub.billing import ledger
+from meterhub.billing import delivery, ledger, prepaid
 from meterhub.billing.gateways.base import PaymentNotice
-from meterhub.billing.late_fees import late_fee, prompt_payment_rebate
+from meterhub.billing.late_fees import late_fee, late_fee_step, prompt_payment_rebate
 from meterhub.billing.receipts import ReceiptFacts, receipt_text
 from meterhub.billing.tariff import PaymentTerms
 from meterhub.store import payments_store as store
@@ -45,6 +51,10 @@ class Recorded:
     receipt_number: int
     receipt: str
     allocations: tuple[tuple[str, Decimal], ...]  # (bill id, amount)
+    # A consumer with a prepaid account: the account's balance after this top-up, and the
+    # reconnection it requested (None for a repeat, or when nothing was asked).
+    prepaid_balance: Decimal | None = None
+    supply_action: str | None = None
 
 
 def record_notice(
@@ -107,6 +117,37 @@ def record_counter_payment(
     )
 
 
+def record_topup(
+    conn: Connection,
+    *,
+    consumer_id: str,
+    amount: Decimal,
+    method: CounterMethod,
+    entered_by: str,
+    received_at: datetime,
+    reference: str | None = None,
+    now: datetime | None = None,
+) -> Recorded:
+    """A prepaid top-up taken at the counter: a counter payment in the currency of the
+    account's tariff (which credits the account, requests reconnection if due and queues the
+    receipt). Raises ``prepaid.PrepaidError`` when the consumer has no prepaid account."""
+    account = prepaid.get_account(conn, consumer_id)
+    currency = store.tariff_currency(conn, account.tariff_id)
+    if currency is None:
+        raise PaymentRefused(f"no tariff {account.tariff_id} for the prepaid account")
+    return record_counter_payment(
+        conn,
+        consumer_id=consumer_id,
+        amount=amount,
+        currency=currency,
+        method=method,
+        entered_by=entered_by,
+        received_at=received_at,
+        reference=reference,
+        now=now,
+    )
+
+
 def statement(conn: Connection, consumer_id: str, as_of: date) -> ledger.Account:
     """The account on ``as_of``: balance, open bills, arrears and ageing, from the entries."""
     store.post_issued_bills(conn, consumer_id)
@@ -144,7 +185,7 @@ def assess_late_fee(
             ref,
             datetime.combine(as_of, time.min, UTC),
             as_of,
-            f"late payment fee on bill {bill.number} ({as_of})",
+            _late_fee_reason(terms, bill.number, bill.due_date, as_of),
         ),
     )
     return fee
@@ -186,6 +227,17 @@ def grant_prompt_payment_rebate(
 
 
 # ----------------------------------------------------------------------------- internals
+
+
+def _late_fee_reason(terms: PaymentTerms | None, number: str, due: date, as_of: date) -> str:
+    """Why the fee is posted: the bill, its due date and the step of the tariff now running."""
+    days = (as_of - due).days
+    step = late_fee_step(terms.late_fees, days) if terms else None
+    rule = ""
+    if step is not None:
+        rate = f"{step.percent}%" if step.percent is not None else f"{step.amount}"
+        rule = f": {rate} after {step.after_days} days"
+    return f"late payment fee on bill {number}, due {due}, {days} days overdue on {as_of}{rule}"
 
 
 def _locked_bill(
@@ -276,8 +328,37 @@ def _record(
         balance_after=account.balance,
     )
     document = receipt_text(facts)
-    store.insert_receipt(conn, payment_id, number, now, document)
-    return Recorded(payment_id, False, number, document, allocations)
+    receipt_id = store.insert_receipt(conn, payment_id, number, now, document)
+    topped_up = None
+    if prepaid.has_account(conn, consumer_id):
+        # A prepaid consumer's payment is a top-up, whatever way it came (counter, gateway).
+        topped_up = prepaid.credit_topup(
+            conn, consumer_id, amount, reference or f"payment:{payment_id}", now,
+            payment_id=payment_id,
+        )  # fmt: skip
+    # The receipt goes to the consumer through the delivery queue, in this transaction: once
+    # per payment, never for a repeat (which returned above) nor for a rolled-back one.
+    delivery.enqueue_receipt(
+        conn,
+        str(receipt_id),
+        consumer_id,
+        amount=amount,
+        currency=currency,
+        reference=reference or facts.receipt_number,
+        paid_on=received_at.date().isoformat(),
+        # Owed (> 0) or in credit (< 0); a prepaid account's exact balance is credit.
+        balance=account.balance if topped_up is None else -topped_up[0].quantize(CENT),
+        now=now,
+    )
+    return Recorded(
+        payment_id,
+        False,
+        number,
+        document,
+        allocations,
+        prepaid_balance=None if topped_up is None else topped_up[0],
+        supply_action=None if topped_up is None else topped_up[1],
+    )
 
 
 def _already(conn: Connection, payment_id: int) -> Recorded:

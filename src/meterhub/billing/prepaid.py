@@ -15,6 +15,12 @@ tariff's order. Fixed, demand and minimum charges and export credit are not draw
 
 Balance = top-ups - charges, derived, never stored. A charge row per (account, interval start)
 makes accrual idempotent: an interval is charged once, however often the run repeats.
+
+The consumer ledger mirrors the account: every top-up is a payment (``billing.payments``: a
+ledger credit, a receipt), and each accrual debits the ledger with the usage not yet on it
+(``mirror_on_ledger``, rounded to the cent on the running total). So the ledger balance is
+minus the prepaid balance, to the cent; the account, exact to six places, is what warnings and
+disconnection are decided on.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -35,6 +41,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from meterhub.billing.calculate import Connection as Supply
 from meterhub.billing.calculate import condition_applies, tou_rate
 from meterhub.billing.determinants import compute_determinants, holiday_set
+from meterhub.billing.ledger import Entry
 from meterhub.billing.tariff import (
     SlabCharge,
     Tariff,
@@ -44,12 +51,15 @@ from meterhub.billing.tariff import (
 )
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
+from meterhub.store import payments_store
 from meterhub.store.schema import events, intervals, meters
 from meterhub.store.schema_delivery import prepaid_accounts, prepaid_charges, prepaid_topups
+from meterhub.store.schema_payments import ledger_entries
 from meterhub.store.tables import metadata
 
 ZERO = Decimal(0)
 AMOUNT_QUANTUM = Decimal("0.000001")
+CENT = Decimal("0.01")
 SupplyState = Literal["connected", "disconnect_requested"]
 SupplyAction = Literal["disconnect", "reconnect"]
 EVENT_NAMESPACE = uuid.UUID("3f1c1c52-5d0e-4d59-9d61-1f8f2b7f6a01")
@@ -292,17 +302,29 @@ def balance(conn: Connection, consumer_id: str) -> Decimal:
     return (Decimal(str(paid)) - Decimal(str(charged))).quantize(AMOUNT_QUANTUM)
 
 
-def top_up(
+def has_account(conn: Connection, consumer_id: str) -> bool:
+    query = select(prepaid_accounts.c.consumer_id).where(
+        prepaid_accounts.c.consumer_id == consumer_id
+    )
+    return conn.execute(query).first() is not None
+
+
+def credit_topup(
     conn: Connection,
     consumer_id: str,
     amount: Decimal,
     reference: str,
     now: datetime,
     *,
-    payment_id: int | None = None,
+    payment_id: int,
 ) -> tuple[Decimal, SupplyAction | None]:
-    """Credit a top-up once per reference; request reconnection if it makes the balance
-    positive after a disconnection. Returns the new balance and the action taken."""
+    """Credit the top-up that payment ``payment_id`` bought, once per reference; request
+    reconnection if it makes the balance positive after a disconnection. Returns the new
+    balance and the action taken.
+
+    Called by ``billing.payments`` in the payment's own transaction (every payment of a
+    consumer with a prepaid account tops it up), so the top-up, its ledger credit and its
+    receipt are one unit of work: there is no top-up without a payment."""
     if amount <= 0:
         raise PrepaidError("a top-up is a positive amount")
     account = get_account(conn, consumer_id)
@@ -332,6 +354,8 @@ def accrue(
 ) -> AccrualOutcome:
     """Charge the intervals not yet charged, warn at crossed levels, request disconnection at
     zero within the allowed hours. One unit of work: the caller's transaction."""
+    # Top-ups (payments) and accruals of one consumer take turns: each sees the other's rows.
+    payments_store.lock(conn, f"ledger:{consumer_id}")
     account = get_account(conn, consumer_id)
     start_from = account.accrued_until or account.opened_at
     # Late intervals up to two days behind the watermark are still charged; the primary key
@@ -384,6 +408,8 @@ def accrue(
                 .where(prepaid_accounts.c.consumer_id == consumer_id)
                 .values(accrued_until=last)
             )
+    # Always, not only when new intervals came: a run also posts what an earlier one missed.
+    mirror_on_ledger(conn, consumer_id, now, get_account(conn, consumer_id).accrued_until)
     after = balance(conn, consumer_id)
     warnings = tuple(
         LowBalanceWarning(
@@ -403,6 +429,44 @@ def accrue(
         warnings,
         action,
     )
+
+
+def mirror_on_ledger(
+    conn: Connection, consumer_id: str, now: datetime, accrued_until: datetime | None
+) -> Decimal:
+    """Debit the consumer's ledger with the prepaid usage not yet on it: all charges to date
+    rounded half-up to the cent, less the ``prepaid`` entries already posted. Rounding the
+    running total (never each run's part) keeps the ledger within half a cent of the account
+    however many runs there are, so the ledger balance is minus the prepaid balance at the cent.
+    Returns the amount posted (0.00: nothing new)."""
+    charged = conn.execute(
+        select(func.coalesce(func.sum(prepaid_charges.c.amount), 0)).where(
+            prepaid_charges.c.consumer_id == consumer_id
+        )
+    ).scalar_one()
+    posted = conn.execute(
+        select(func.coalesce(func.sum(ledger_entries.c.amount), 0)).where(
+            ledger_entries.c.consumer_id == consumer_id, ledger_entries.c.kind == "prepaid"
+        )
+    ).scalar_one()
+    total = Decimal(str(charged)).quantize(CENT, rounding=ROUND_HALF_UP)
+    due = total - Decimal(str(posted)).quantize(CENT)
+    if due == 0:
+        return Decimal("0.00")
+    until = (accrued_until or now).astimezone(UTC)
+    payments_store.post(
+        conn,
+        consumer_id,
+        Entry(
+            "prepaid",
+            due,
+            f"prepaid:{until:%Y%m%dT%H%M%SZ}",
+            now,
+            now.astimezone(UTC).date(),
+            f"prepaid usage to {until.isoformat()}",
+        ),
+    )
+    return due
 
 
 def policy_for(

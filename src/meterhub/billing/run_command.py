@@ -1,4 +1,5 @@
-"""`meterhub bill run | schedule | show | load-tariff`: bill runs and bill documents."""
+"""`meterhub bill run | schedule | daily | show | load-tariff`: bill runs, the daily job and bill
+documents."""
 
 from __future__ import annotations
 
@@ -58,28 +59,47 @@ def schedule_command(
     every: Annotated[int, typer.Option(help="seconds between checks")] = 3600,
 ) -> None:
     """Run the period that ended on the cycle day (utility's zone), once it is due."""
-    from meterhub.billing.runs import due_periods, run_bills
-    from meterhub.store.billing_store import run_status
+    from meterhub.billing.daily import run_due_periods
 
     settings = get_settings()
     engine = make_engine(settings.database_url)
     while True:
-        today = datetime.now(settings.zone).date()
-        with engine.connect() as conn:
-            candidates = due_periods(today, settings.bill_cycle_day, set())
-            finished = {
-                period
-                for period in candidates
-                if (status := run_status(conn, period)) and status["status"] == "finished"
-            }
-        for period in due_periods(today, settings.bill_cycle_day, finished):
-            result = run_bills(engine, period, settings=settings, today=today)
+        for result in run_due_periods(engine, settings, datetime.now(settings.zone).date()):
             typer.echo(
-                f"{period}: {len(result.issued)} issued, {result.skipped} already billed, "
-                f"{len(result.errors)} errors",
+                f"{result.period}: {len(result.issued)} issued, {result.skipped} already "
+                f"billed, {len(result.errors)} errors",
                 err=True,
             )
         if once:
+            return
+        time.sleep(every)
+
+
+def daily_command(
+    loop: Annotated[bool, typer.Option(help="keep running: a pass every --every seconds")] = False,
+    every: Annotated[int, typer.Option(help="seconds between passes with --loop")] = 3600,
+    utility: Annotated[str, typer.Option(help="bill number prefix")] = "MH",
+) -> None:
+    """One idempotent pass of everything billing does by the calendar: the bill run due on the
+    cycle day, prepaid accrual, late fees and rebates, reminders, then sending what is due.
+    For cron (once a day or hourly) or, with --loop, as a service. Prints a JSON summary."""
+    from meterhub.billing.daily import daily_pass
+    from meterhub.notify.channels import ChannelError, configured_channels
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    try:
+        channels = configured_channels(settings.email_url, settings.sms_url)
+    except ChannelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    engine = make_engine(settings.database_url)
+    while True:
+        report = daily_pass(engine, settings, datetime.now(UTC), channels, utility=utility)
+        typer.echo(orjson.dumps(report.as_dict()))
+        if not loop:
+            if report.errors:
+                raise typer.Exit(1)
             return
         time.sleep(every)
 
@@ -138,5 +158,6 @@ def load_tariff_command(
 def register(bill_app: typer.Typer) -> None:
     bill_app.command("run")(run_command)
     bill_app.command("schedule")(schedule_command)
+    bill_app.command("daily")(daily_command)
     bill_app.command("show")(show_command)
     bill_app.command("load-tariff")(load_tariff_command)

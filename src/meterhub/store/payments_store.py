@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Row, and_, func, insert, select, text
 
 from meterhub.billing.ledger import Entry
 from meterhub.store.schema import consumers
-from meterhub.store.schema_billing import bill_adjustments, bill_lines, bills
+from meterhub.store.schema_billing import bill_adjustments, bill_lines, bills, tariffs
 from meterhub.store.schema_payments import (
     ledger_entries,
     payment_allocations,
@@ -131,6 +131,12 @@ def bill_amount_of(conn: Connection, bill_id: int, names: Sequence[str]) -> Deci
     )
 
 
+def tariff_currency(conn: Connection, tariff_id: str) -> str | None:
+    query = select(tariffs.c.currency).where(tariffs.c.id == tariff_id)
+    currency = conn.execute(query).scalar()
+    return None if currency is None else str(currency)
+
+
 def consumer(conn: Connection, consumer_id: str) -> Row[Any] | None:
     return conn.execute(select(consumers).where(consumers.c.id == consumer_id)).first()
 
@@ -208,12 +214,15 @@ def next_receipt_number(conn: Connection) -> int:
 
 def insert_receipt(
     conn: Connection, payment_id: int, number: int, issued_at: datetime, document: str
-) -> None:
-    conn.execute(
+) -> int:
+    result = conn.execute(
         insert(receipts).values(
             payment_id=payment_id, number=number, issued_at=issued_at, document=document
         )
     )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def receipt_of(conn: Connection, payment_id: int) -> Row[Any] | None:

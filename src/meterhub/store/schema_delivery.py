@@ -1,9 +1,9 @@
 """Tables for bill delivery (e-mail, SMS) and prepaid accounts, on the shared ``metadata``.
 
 ``deliveries.subject_id`` names what was sent as a plain id, because it points at different
-tables by ``kind``: a bill (``bills.id``), a receipt (``receipts.id``) or a low-balance warning
-(``events.id``). Prepaid accounts refer to ``tariffs`` (0002) and top-ups to ``payments``
-(0003) by foreign key.
+tables by ``kind``: a bill (``bills.id``), a receipt (``receipts.id``), a low-balance warning
+(``events.id``) or a payment reminder (``<bills.id>:<step>``). Prepaid accounts refer to
+``tariffs`` (0002) and top-ups to ``payments`` (0003) by foreign key.
 
 Prepaid balances are derived (top-ups less charges), never stored: a charge row per account and
 interval start makes accrual idempotent.
@@ -47,7 +47,7 @@ deliveries = Table(
     Column(
         "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     ),
-    # bill | receipt | warning
+    # bill | receipt | warning | reminder
     Column("kind", String(16), nullable=False),
     Column("subject_id", String(64), nullable=False),
     Column("consumer_id", String(64), ForeignKey("consumers.id"), nullable=False),
@@ -63,6 +63,10 @@ deliveries = Table(
     Column("next_attempt_at", UTC_TS),
     Column("created_at", UTC_TS, nullable=False),
     Column("sent_at", UTC_TS),
+    # A sender's lease (0006): while ``claimed_until`` is in the future the row belongs to the
+    # sender holding ``claim_token``, so two senders at once never send the same message.
+    Column("claimed_until", UTC_TS),
+    Column("claim_token", String(32)),
     # One delivery per thing and channel, however often the run that queues it is repeated.
     UniqueConstraint("kind", "subject_id", "channel"),
     Index("ix_deliveries_status_next", "status", "next_attempt_at"),

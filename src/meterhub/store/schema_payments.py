@@ -33,7 +33,8 @@ ledger_entries = Table(
     metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
     Column("consumer_id", String(64), ForeignKey("consumers.id"), nullable=False),
-    # bill | payment | adjustment | credit_note | late_fee | rebate
+    # bill | payment | adjustment | credit_note | late_fee | rebate | prepaid (usage drawn
+    # down from a prepaid account, mirrored at the cent: docs/delivery-and-prepaid.md)
     Column("kind", String(16), nullable=False),
     # Signed: debits (what the consumer owes) positive, credits negative.
     Column("amount", MONEY, nullable=False),
@@ -44,7 +45,7 @@ ledger_entries = Table(
     Column("due_on", Date),
     Column("description", Text, nullable=False, server_default=""),
     CheckConstraint(
-        "kind IN ('bill', 'payment', 'adjustment', 'credit_note', 'late_fee', 'rebate')",
+        "kind IN ('bill', 'payment', 'adjustment', 'credit_note', 'late_fee', 'rebate', 'prepaid')",
         name="kind",
     ),
     Index("ix_ledger_entries_consumer_at", "consumer_id", "at"),

@@ -1,0 +1,214 @@
+"""Payment terms applied every day: late fees, prompt-payment rebates and reminders.
+
+For every consumer with an issued bill (issued within ``LOOKBACK_DAYS``), in one transaction
+per consumer under the ledger's lock: each bill's terms come from the tariff version the bill
+was priced on (``bills.tariff_id``, ``bills.tariff_version``); the late fee earned so far is
+posted less what is already posted (``payments.assess_late_fee``), the rebate once if earned
+(``payments.grant_prompt_payment_rebate``), and the reminders due (``late_fees.reminders_on``)
+are queued for delivery. Every part is idempotent, so the job may run any number of times a
+day, and a concurrent run waits for the lock and then finds nothing left to do.
+
+Reminders are keyed by bill and step (``<bill id>:<kind>:<days from due>``), so each is queued
+once. A day the job did not run is caught up for ``catch_up_days`` days: the latest reminder a
+bill should have had in that window is sent, late rather than never; older ones are dropped
+(a week-old "due in 3 days" helps nobody).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, select
+
+from meterhub.billing import delivery, ledger
+from meterhub.billing.late_fees import OpenBill, Reminder, reminders_on
+from meterhub.billing.payments import assess_late_fee, grant_prompt_payment_rebate
+from meterhub.billing.tariff import PaymentTerms, Tariff, TariffGap
+from meterhub.store import billing_store
+from meterhub.store import payments_store as store
+from meterhub.store.schema_billing import bills
+
+log = logging.getLogger(__name__)
+
+# Bills issued longer ago than this are left alone: an unpaid bill has long reached its last
+# late-fee step (posted when the job ran then), and its rebate window has long closed.
+LOOKBACK_DAYS = 400
+
+
+@dataclass(slots=True)
+class TermsOutcome:
+    consumers: int = 0
+    late_fees: int = 0  # ledger entries posted
+    late_fee_total: Decimal = Decimal("0.00")
+    rebates: int = 0
+    rebate_total: Decimal = Decimal("0.00")
+    reminders: int = 0  # deliveries queued (one per channel)
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "consumers": self.consumers,
+            "late_fees": self.late_fees,
+            "late_fee_total": f"{self.late_fee_total:.2f}",
+            "rebates": self.rebates,
+            "rebate_total": f"{self.rebate_total:.2f}",
+            "reminders_queued": self.reminders,
+            "errors": list(self.errors),
+        }
+
+
+def terms_of(tariffs: Mapping[str, Tariff], tariff_id: str, version: date) -> PaymentTerms | None:
+    """The payment terms of the tariff version a bill was priced on (None: none known)."""
+    tariff = tariffs.get(tariff_id)
+    if tariff is None:
+        return None
+    try:
+        return tariff.version_on(version).payment_terms
+    except TariffGap:
+        return None
+
+
+def latest_reminders(
+    today: date,
+    open_bills: Sequence[OpenBill],
+    *,
+    days_before_due: Sequence[int] = (3,),
+    catch_up_days: int = 2,
+) -> list[Reminder]:
+    """The reminder each bill should have had most recently within the last ``catch_up_days``
+    days (today included), at most one per bill. Pure."""
+    latest: dict[str, Reminder] = {}
+    for back in range(catch_up_days, -1, -1):  # oldest first: a later day replaces it
+        day = today - timedelta(days=back)
+        for reminder in reminders_on(day, open_bills, days_before_due=days_before_due):
+            latest[reminder.bill_ref] = reminder
+    return list(latest.values())
+
+
+def reminder_id(reminder: Reminder) -> str:
+    return f"{reminder.bill_ref}:{reminder.kind}:{reminder.days_from_due}"
+
+
+def apply_payment_terms(
+    engine: Engine,
+    today: date,
+    now: datetime,
+    *,
+    link_url: str = "",
+    days_before_due: Sequence[int] = (3,),
+    catch_up_days: int = 2,
+) -> TermsOutcome:
+    """Late fees, rebates and reminders for every consumer with recent bills, as of ``today``
+    (a local date in the utility's zone). One transaction per consumer: one consumer's
+    problem is reported and the others are still done."""
+    outcome = TermsOutcome()
+    with engine.connect() as conn:
+        tariffs = billing_store.load_tariffs(conn)
+        consumer_ids = list(
+            conn.execute(
+                select(bills.c.consumer_id)
+                .where(
+                    bills.c.status == "issued",
+                    bills.c.period_end >= today - timedelta(days=LOOKBACK_DAYS),
+                )
+                .distinct()
+                .order_by(bills.c.consumer_id)
+            ).scalars()
+        )
+    for consumer_id in consumer_ids:
+        try:
+            with engine.begin() as conn:
+                _consumer(
+                    conn, consumer_id, tariffs, today, now, outcome,
+                    link_url=link_url, days_before_due=days_before_due,
+                    catch_up_days=catch_up_days,
+                )  # fmt: skip
+        except Exception as exc:  # one consumer's bad data must not stop everyone's fees
+            log.exception("payment terms for consumer %s failed", consumer_id)
+            outcome.errors.append(f"{consumer_id}: {type(exc).__name__}: {exc}")
+        outcome.consumers += 1
+    log.info(
+        "payment terms on %s: %d consumers, %d late fees (%s), %d rebates (%s), "
+        "%d reminders queued, %d errors",
+        today, outcome.consumers, outcome.late_fees, outcome.late_fee_total, outcome.rebates,
+        outcome.rebate_total, outcome.reminders, len(outcome.errors),
+    )  # fmt: skip
+    return outcome
+
+
+def _consumer(
+    conn: Connection,
+    consumer_id: str,
+    tariffs: Mapping[str, Tariff],
+    today: date,
+    now: datetime,
+    outcome: TermsOutcome,
+    *,
+    link_url: str,
+    days_before_due: Sequence[int],
+    catch_up_days: int,
+) -> None:
+    store.lock(conn, f"ledger:{consumer_id}")
+    rows = conn.execute(
+        select(bills)
+        .where(bills.c.consumer_id == consumer_id, bills.c.status == "issued")
+        .order_by(bills.c.due_date, bills.c.id)
+    ).all()
+    terms = {row.id: terms_of(tariffs, row.tariff_id, row.tariff_version) for row in rows}
+    for row in rows:
+        bill_terms = terms[row.id]
+        if bill_terms is None:
+            continue
+        if bill_terms.late_fees and row.due_date < today:
+            fee = assess_late_fee(conn, consumer_id, row.id, bill_terms, today)
+            if fee > 0:
+                outcome.late_fees += 1
+                outcome.late_fee_total += fee
+        if bill_terms.prompt_payment_rebate_percent is not None:
+            rebate = grant_prompt_payment_rebate(conn, consumer_id, row.id, bill_terms, today)
+            if rebate > 0:
+                outcome.rebates += 1
+                outcome.rebate_total += rebate
+    store.post_issued_bills(conn, consumer_id)
+    account = ledger.account(store.entries(conn, consumer_id), today)
+    open_amount = {item.ref: item.open for item in account.open_items if item.kind == "bill"}
+    by_ref: dict[str, Row[Any]] = {str(row.id): row for row in rows}
+    open_bills = [
+        OpenBill(consumer_id, ref, by_ref[ref].due_date, amount, terms[by_ref[ref].id])
+        for ref, amount in open_amount.items()
+        if ref in by_ref
+    ]
+    for reminder in latest_reminders(
+        today, open_bills, days_before_due=days_before_due, catch_up_days=catch_up_days
+    ):
+        row = by_ref[reminder.bill_ref]
+        outcome.reminders += delivery.enqueue_reminder(
+            conn,
+            reminder_id(reminder),
+            consumer_id,
+            number=row.number,
+            open_amount=reminder.open_amount,
+            currency=row.currency,
+            due_date=row.due_date.isoformat(),
+            step=reminder.kind,
+            fee=_fee_words(terms[row.id], reminder, row.currency),
+            link_url=link_url,
+            bill_id=str(row.id),
+            now=now,
+        )
+
+
+def _fee_words(terms: PaymentTerms | None, reminder: Reminder, currency: str) -> str:
+    if terms is None or reminder.kind != "late_fee":
+        return ""
+    for step in terms.late_fees:
+        if reminder.days_from_due == step.after_days + 1:
+            if step.percent is not None:
+                return f"{step.percent}% of the overdue amount"
+            return f"{step.amount} {currency}"
+    return ""
