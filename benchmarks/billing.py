@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TARIFFS = ROOT / "examples" / "tariffs"
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SLAB_START, SLAB_END = date(2024, 6, 1), date(2024, 7, 1)
-TOU_PERIOD = "2024-07"
+TOU_PERIOD = "2025-07"  # PG&E E-TOU-C rates of 1 March 2025; July has 31 days
 CHUNK = 10_000
 
 

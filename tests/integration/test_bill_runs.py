@@ -193,13 +193,13 @@ def test_a_period_not_yet_over_is_refused(sqlite_engine: Engine) -> None:
 
 def test_postgresql_aggregates_equal_the_pure_determinants(pg_engine: Engine) -> None:
     """The fast path must price exactly as ``compute_determinants``: awkward floats (exact
-    half-way ties at the 7th decimal, tiny values), a DST change (2024-03-10 in Los Angeles),
+    half-way ties at the 7th decimal, tiny values), a DST change (2025-03-09 in Los Angeles),
     hourly intervals, and 5-minute intervals that only the pure path can place."""
     tariff = load_tariff(EXAMPLES / "pge-e-tou-c.yaml")
     zone = tariff.zone
-    start, end = date(2024, 3, 1), date(2024, 4, 1)
-    first = datetime(2024, 2, 28, tzinfo=zone).astimezone(UTC)
-    last = datetime(2024, 4, 2, tzinfo=zone).astimezone(UTC)
+    start, end = date(2025, 3, 1), date(2025, 4, 1)
+    first = datetime(2025, 2, 28, tzinfo=zone).astimezone(UTC)
+    last = datetime(2025, 4, 2, tzinfo=zone).astimezone(UTC)
     rng = random.Random(7)
     ties = [0.1234565, 0.1234575, 0.0000005, 0.0000015, 1e-07, 2.5e-06, 0.3]
     for meter_id, seconds in (("m15", 900), ("m60", 3600), ("m5", 300)):

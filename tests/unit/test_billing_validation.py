@@ -76,7 +76,7 @@ def test_load_tariff_reads_json_and_reports_syntax(tmp_path: Path) -> None:
     document = example()
     path = tmp_path / "t.json"
     path.write_text(json.dumps(document, default=lambda value: value.isoformat()))
-    assert load_tariff(path).version_on(date(2024, 6, 1)).effective_from == date(2024, 3, 1)
+    assert load_tariff(path).version_on(date(2025, 6, 1)).effective_from == date(2025, 3, 1)
     broken = tmp_path / "broken.yaml"
     broken.write_text("versions: [\n")
     with pytest.raises(TariffInvalid) as caught:
