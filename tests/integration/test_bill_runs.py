@@ -2,9 +2,10 @@
 
 The utility is NEA (Asia/Kathmandu, +05:45) with its cycle day on the 5th: period 2026-02 is
 local 2026-02-05 .. 2026-03-04, 28 days. Every meter reads 0.25 kWh per quarter hour, so a full
-period is 28 * 96 * 0.25 = 672 kWh. NEA 15 A, telescopic:
-  20*4.00 + 10*6.50 + 20*8.00 + 100*9.50 + 100*9.50 + 150*10.00 + 272*11.00 = 6697.00
-plus the 15 A minimum charge of the >400 kWh band, 200.00 a month: total 6897.00.
+period is 28 * 96 * 0.25 = 672 kWh. NEA 15 A (schedule in force from 2021-11-17), telescopic:
+  20*4.00 + 10*6.50 + 20*8.00 + 50*9.50 + 50*9.50 + 100*9.50 + 150*11.00 + 272*11.00
+  = 80 + 65 + 160 + 475 + 475 + 950 + 1650 + 2992 = 6847.00
+plus the 15 A minimum charge of the >400 kWh band, 175.00 a month: total 7022.00.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def test_cycle_day_period_in_kathmandu_is_billed_by_hand_figures(any_engine: Eng
         stored = billing_store.load_bill(conn, "MH-2026-000001")
     assert stored is not None
     assert stored.bill["import_kwh"] == Decimal("672")  # 28 * 96 * 0.25
-    assert stored.bill["total"] == Decimal("6897.00")  # see the module docstring
+    assert stored.bill["total"] == Decimal("7022.00")  # see the module docstring
     assert sum(line["amount"] for line in stored.lines) == stored.bill["total"]
     assert stored.bill["due_date"] == TODAY + timedelta(days=15)  # NEA payment terms
     document = stored.bill["document"]
@@ -183,7 +184,7 @@ def test_issued_bill_is_immutable_corrections_are_adjustments(any_engine: Engine
     assert after is not None
     assert after.bill == before.bill and lines_after == lines_before
     assert [a["reason"] for a in after.adjustments] == ["meter tested fast by 1.5%", "reconnection"]
-    assert after.balance == Decimal("6897.00") - Decimal("97.00") + Decimal("12.50")
+    assert after.balance == Decimal("7022.00") - Decimal("97.00") + Decimal("12.50")
 
 
 def test_a_period_not_yet_over_is_refused(sqlite_engine: Engine) -> None:

@@ -43,10 +43,11 @@ def test_quote_prints_json_lines_and_total() -> None:
 
 def test_quote_with_export_from_to_and_amperes() -> None:
     # One Kathmandu day: 24 kWh import, 8 kWh export (0.5 kWh per quarter hour, 10:00-14:00).
-    # NEA has no net metering: export is reported, not priced. 15 A, 1 day of a 30-day cycle:
-    # slabs scaled by 1/30 (0.667 / 1 / 1.667 / 5 / 8.333 / 13.333 kWh):
-    # 0.667*4 + 0.333*6.5 + 0.667*8 + 3.333*9.5 + 3.333*9.5 + 5*10 + 10.667*11 = 2.67 + 2.17 +
-    # 5.33 + 31.67 + 31.67 + 50.00 + 117.33 = 240.84; minimum (>400 kWh/month band) 200/30 = 6.67
+    # NEA has no net metering: export is reported, not priced. 15 A, 1 day of a 30-day cycle,
+    # schedule of 2021-11-17: slabs scaled by 1/30 (0.667 / 1 / 1.667 / 3.333 / 5 / 8.333 /
+    # 13.333 kWh): 0.667*4 + 0.333*6.5 + 0.667*8 + 1.667*9.5 + 1.667*9.5 + 3.333*9.5 + 5*11 +
+    # 10.667*11 = 2.67 + 2.17 + 5.33 + 15.83 + 15.83 + 31.67 + 55.00 + 117.33 = 245.83;
+    # minimum (15 A, above 400 kWh a month) 175/30 = 5.83
     code, out, err = run(
         "--tariff", str(TARIFFS / "nea-domestic.yaml"),
         "--usage", str(USAGE / "ktm-solar-2024-06-01.csv"),
@@ -56,7 +57,7 @@ def test_quote_with_export_from_to_and_amperes() -> None:
     bill = json.loads(out)
     assert bill["import_kwh"] == "24.000"
     assert bill["export_kwh"] == "8.000"
-    assert bill["total"] == "247.51"  # 240.84 + 6.67
+    assert bill["total"] == "251.66"  # 245.83 + 5.83
 
 
 def test_invalid_tariff_exits_2_naming_field_and_reason(tmp_path: Path) -> None:
