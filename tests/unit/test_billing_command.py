@@ -35,7 +35,7 @@ def test_quote_prints_json_lines_and_total() -> None:
     )  # fmt: skip
     assert code == 0
     bill = json.loads(out)
-    assert bill["total"] == "201.67"
+    assert bill["total"] == "218.65"  # worked in test_tariff_pge_uk.py (Flexible Octopus E7)
     assert bill["period"] == {"from": "2024-03-17", "to": "2024-04-15"}
     assert sum(Decimal(line["amount"]) for line in bill["lines"]) == Decimal(bill["total"])
     assert bill["energy_by_window"] == {"all/day": "509.000", "all/night": "210.000"}

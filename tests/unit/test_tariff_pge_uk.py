@@ -115,11 +115,11 @@ def test_pge_dates_before_the_first_sourced_rates_are_not_priced() -> None:
 
 
 def test_uk_economy7_price_cap_change_on_1_april_across_bst() -> None:
+    # Flexible Octopus Economy 7, region A, direct debit (prices in pence including VAT).
     # 17 Mar - 15 Apr 2024 (30 local days); BST from 31 March, so 719 kWh at 1 kW. Night hours
     # are 00:30-07:30 UTC (01:30-08:30 in BST) on all 30 UTC dates: 210 kWh; day 509 kWh.
-    # Ofgem's cap changed on 1 April 2024: 15 days in each cap period. Standing charges are
-    # Ofgem's (53.35 p/day, then 60.10 p/day); the day/night unit rates are the file's NOT SURE
-    # placeholders (Ofgem publishes no Economy 7 split), so this pins the arithmetic only.
+    # Prices changed on 1 April 2024 (the cap's quarter day): 15 days each side, so 254.5 day
+    # and 105 night kWh in each part.
     t = tariff("uk-economy7-price-cap")
     determinants, bill = quote(
         t, read_usage_csv(USAGE / "uk-1kw-2024-03-17-to-04-15.csv"), Connection()
@@ -129,14 +129,14 @@ def test_uk_economy7_price_cap_change_on_1_april_across_bst() -> None:
         ("all", "day"): Decimal("509.000000"),
     }
     assert amounts(bill) == [
-        ("energy", "83.99"),  # day 254.5 * 0.33 = 83.985
-        ("energy", "15.75"),  # night 105 * 0.15
-        ("standing-charge", "8.00"),  # 15 days * 0.5335 = 8.0025
-        ("energy", "71.26"),  # 254.5 * 0.28
-        ("energy", "13.65"),  # 105 * 0.13
-        ("standing-charge", "9.02"),  # 15 * 0.6010 = 9.015
+        ("energy", "94.64"),  # day 254.5 * 0.371847 = 94.6350615
+        ("energy", "16.38"),  # night 105 * 0.155988 = 16.37874
+        ("standing-charge", "6.30"),  # 15 days * 0.420105 = 6.301575 (figure NOT SURE)
+        ("energy", "80.19"),  # day 254.5 * 0.315084 = 80.188878
+        ("energy", "13.88"),  # night 105 * 0.132174 = 13.87827
+        ("standing-charge", "7.26"),  # 15 * 0.483945 = 7.259175
     ]
-    assert bill.total == Decimal("201.67")  # 107.74 + 93.93
+    assert bill.total == Decimal("218.65")  # (94.64 + 16.38 + 6.30) + (80.19 + 13.88 + 7.26)
 
 
 def test_uk_economy7_night_is_00_30_to_07_30_utc_in_winter_and_in_summer() -> None:
