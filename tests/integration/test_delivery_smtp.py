@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import json
 import socket
@@ -20,7 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from billing_support import add_consumer as add_billed_consumer
 from billing_support import add_intervals, add_tariff
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, update
 from typer.testing import CliRunner
 
 from meterhub.billing import delivery
@@ -301,3 +302,86 @@ def test_failures_are_listed_by_the_command(
     listed = json.loads(line)
     assert (listed["subject_id"], listed["status"], listed["attempts"]) == ("47", "failed", 1)
     assert listed["address"] == "hema@example.com" and listed["last_error"]
+
+
+# ----------------------------------------------------------------------------- two senders
+
+
+@dataclass
+class SlowInbox(Inbox):
+    """Takes a while per message, so two senders are surely sending at the same time."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(0.02)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def queue_bills(engine: Engine, count: int) -> None:
+    for index in range(count):
+        add_consumer(engine, f"R-{index:03d}", f"r{index:03d}@example.com", None)
+    with engine.begin() as conn:
+        for index in range(count):
+            delivery.enqueue_bill(
+                conn, bill(f"R-{index:03d}", str(100 + index)), NOW, attached=False
+            )
+
+
+def test_two_senders_at_once_send_each_message_exactly_once(any_engine: Engine) -> None:
+    server = SmtpServer(free_port())
+    server.inbox = SlowInbox()
+    server.start()
+    queue_bills(any_engine, 30)
+    channels = {"email": email_channel(server.port)}
+    start = threading.Barrier(2)
+    results: list[delivery.SendCounts] = []
+
+    def sender() -> None:
+        start.wait()
+        results.append(send(any_engine, channels, NOW))
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        server.stop()
+
+    recipients = sorted(to for tos, _ in server.inbox.messages for to in tos)
+    assert recipients == [f"r{index:03d}@example.com" for index in range(30)]
+    assert sum(r.sent for r in results) == 30 and sum(r.failed for r in results) == 0
+    assert all(r.sent > 0 for r in results)  # both took part: they really ran side by side
+    assert {(row.status, row.attempts, row.claim_token) for row in rows(any_engine)} == {
+        ("sent", 1, None)
+    }
+
+
+def test_a_row_held_by_a_sender_is_left_alone_until_its_lease_runs_out(
+    any_engine: Engine, smtp: SmtpServer
+) -> None:
+    add_consumer(any_engine, "C-8", "lila@example.com", None)
+    with any_engine.begin() as conn:
+        delivery.enqueue_bill(conn, bill("C-8", "48"), NOW, attached=False)
+        # Another sender claimed it and died before recording the outcome.
+        conn.execute(
+            update(deliveries).values(claimed_until=NOW + timedelta(minutes=10), claim_token="x")
+        )
+    channels = {"email": email_channel(smtp.port)}
+
+    assert send(any_engine, channels, NOW + timedelta(minutes=9)) == delivery.SendCounts()
+    assert smtp.inbox.messages == []
+    assert send(any_engine, channels, NOW + timedelta(minutes=10)) == delivery.SendCounts(sent=1)
+    assert [tos for tos, _ in smtp.inbox.messages] == [["lila@example.com"]]
+
+
+def test_a_delivery_without_its_channel_configured_stays_queued(any_engine: Engine) -> None:
+    add_consumer(any_engine, "C-9", None, "+9779800000009")
+    with any_engine.begin() as conn:
+        delivery.enqueue_bill(conn, bill("C-9", "49"), NOW, attached=False)
+
+    assert send(any_engine, {"email": email_channel(free_port())}, NOW) == delivery.SendCounts(
+        skipped=1
+    )
+    (row,) = rows(any_engine)
+    assert (row.status, row.attempts, row.claim_token) == ("queued", 0, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,10 +15,13 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, insert, select
 
 from meterhub.billing import delivery, payments, prepaid
+from meterhub.billing.gateways.base import PaymentNotice
 from meterhub.billing.prepaid import DisconnectPolicy
 from meterhub.billing.tariff import Tariff, parse_tariff
 from meterhub.store.schema import consumers, events, intervals, meters
-from meterhub.store.schema_delivery import deliveries, prepaid_charges
+from meterhub.store.schema_delivery import deliveries, prepaid_charges, prepaid_topups
+from meterhub.store.schema_payments import ledger_entries
+from meterhub.store.schema_payments import payments as payments_table
 from meterhub.store.tables import metadata
 
 pytestmark = pytest.mark.integration
@@ -232,3 +235,123 @@ def test_balance_is_top_ups_less_charges_and_no_interval_is_charged_twice(
     assert charged == len(present)
     # Each quarter hour: 0.5 kWh at 10 = 5 NPR.
     assert balance == sum(topups.values()) - 5 * len(present)
+
+
+# ----------------------------------------------------------------------------- the ledger
+
+
+def ledger_balance(engine: Engine, consumer_id: str, day: date) -> Decimal:
+    with engine.begin() as conn:
+        return payments.statement(conn, consumer_id, day).balance
+
+
+def test_a_top_up_is_one_payment_on_the_ledger_with_its_reference_and_receipt(
+    any_engine: Engine,
+) -> None:
+    add_account(any_engine, "P-5")
+    top_up(any_engine, "P-5", "500", "SLIP-5", OPENED)
+    top_up(any_engine, "P-5", "500", "SLIP-5", OPENED)  # the same slip again: credited once
+
+    with any_engine.connect() as conn:
+        (payment,) = conn.execute(select(payments_table)).all()
+        (topup,) = conn.execute(select(prepaid_topups)).all()
+        (entry,) = conn.execute(select(ledger_entries)).all()
+        kinds = list(conn.execute(select(deliveries.c.kind)).scalars())
+    assert (payment.gateway_reference, Decimal(payment.amount)) == ("counter:SLIP-5", Decimal(500))
+    assert (topup.reference, topup.payment_id) == ("counter:SLIP-5", payment.id)
+    assert (entry.kind, Decimal(entry.amount), entry.ref) == (
+        "payment",
+        Decimal(-500),
+        str(payment.id),
+    )
+    assert kinds == ["receipt"]
+
+
+def test_the_ledger_mirrors_prepaid_usage_so_its_balance_is_minus_the_prepaid_balance(
+    any_engine: Engine,
+) -> None:
+    meter_id = add_account(any_engine, "P-6")
+    top_up(any_engine, "P-6", "100", "ref-6", OPENED)
+    day = date(2026, 3, 2)
+    add_intervals(any_engine, meter_id, local(day, 0), 7, 0.0123)  # 7 * 0.123 = 0.861
+    run(any_engine, "P-6", local(day, 3))
+    add_intervals(any_engine, meter_id, local(day, 2), 3, 0.0123)  # + 0.369 = 1.230
+    run(any_engine, "P-6", local(day, 4))
+    run(any_engine, "P-6", local(day, 5))  # nothing new: nothing posted
+
+    with any_engine.connect() as conn:
+        prepaid_debits = [
+            Decimal(a)
+            for a in conn.execute(
+                select(ledger_entries.c.amount)
+                .where(ledger_entries.c.kind == "prepaid")
+                .order_by(ledger_entries.c.id)
+            ).scalars()
+        ]
+        exact = prepaid.balance(conn, "P-6")
+    assert prepaid_debits == [Decimal("0.86"), Decimal("0.37")]  # 0.86, then 1.23 - 0.86
+    assert exact == Decimal("98.77")
+    assert ledger_balance(any_engine, "P-6", day) == -exact
+
+
+@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    operations=st.lists(
+        st.one_of(
+            st.tuples(st.just("topup"), st.integers(1, 30000)),  # cents
+            st.tuples(st.just("use"), st.integers(1, 9999)),  # tenths of a watt-hour
+        ),
+        max_size=10,
+    )
+)
+def test_ledger_and_prepaid_balance_agree_to_the_cent_after_any_history(
+    sqlite_engine: Engine, operations: list[tuple[str, int]]
+) -> None:
+    consumer_id = f"L-{uuid.uuid4().hex[:8]}"
+    meter_id = add_account(sqlite_engine, consumer_id)
+    day = local(date(2026, 3, 2), 0)
+    slot = 0
+    for index, (kind, value) in enumerate(operations):
+        if kind == "topup":
+            top_up(
+                sqlite_engine, consumer_id, str(Decimal(value) / 100), f"{consumer_id}-{index}", day
+            )
+        else:
+            add_intervals(
+                sqlite_engine, meter_id, day + timedelta(minutes=15 * slot), 1, value / 10000
+            )
+            slot += 1
+            run(sqlite_engine, consumer_id, day + timedelta(days=1))
+    with sqlite_engine.connect() as conn:
+        exact = prepaid.balance(conn, consumer_id)
+        charged = conn.execute(
+            select(func.coalesce(func.sum(prepaid_charges.c.amount), 0)).where(
+                prepaid_charges.c.consumer_id == consumer_id
+            )
+        ).scalar_one()
+    paid = sum((Decimal(v) / 100 for k, v in operations if k == "topup"), Decimal(0))
+    ledger = ledger_balance(sqlite_engine, consumer_id, date(2026, 3, 5))
+    # The ledger holds the usage rounded once, on the running total: within half a cent.
+    assert ledger == Decimal(str(charged)).quantize(Decimal("0.01"), ROUND_HALF_UP) - paid
+    assert abs(ledger + exact) <= Decimal("0.005")
+
+
+def test_a_gateway_payment_of_a_prepaid_consumer_tops_up_and_reconnects(
+    any_engine: Engine,
+) -> None:
+    meter_id = add_account(any_engine, "P-7")
+    monday = date(2026, 3, 2)
+    add_intervals(any_engine, meter_id, local(monday, 8), 4, 0.5)  # 2 kWh = 20 -> -20
+    assert run(any_engine, "P-7", local(monday, 10)).action == "disconnect"
+    notice = PaymentNotice(
+        "razorpay", "pay_7", "P-7", Decimal("50.00"), "NPR", local(monday, 21), {}
+    )
+
+    recorded = payments.record_notice_once(any_engine, notice)
+    again = payments.record_notice_once(any_engine, notice)
+
+    assert (recorded.prepaid_balance, recorded.supply_action) == (Decimal(30), "reconnect")
+    assert again.duplicate and again.supply_action is None
+    assert event_types(any_engine, meter_id)[-1] == "reconnect_requested"
+    with any_engine.connect() as conn:
+        assert prepaid.balance(conn, "P-7") == Decimal(30)

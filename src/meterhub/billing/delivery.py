@@ -351,9 +351,12 @@ def deliver_due(
         claim_now = now + timedelta(seconds=time.monotonic() - started)
         token = uuid.uuid4().hex
         with engine.begin() as conn:
-            rows = _claim(conn, wanted, claim_now, token, min(batch, limit - sent - failed), lease)
-        if not rows:
+            found, rows = _claim(
+                conn, wanted, claim_now, token, min(batch, limit - sent - failed), lease
+            )
+        if not found:
             break
+        # found but none claimed: another sender took them first; look for the next ones.
         for row in rows:
             ok, error = _send(engine, channels[row.channel], row, attachments)
             with engine.begin() as conn:
@@ -381,9 +384,13 @@ def _claim(
     token: str,
     count: int,
     lease: timedelta,
-) -> list[Row[Any]]:
-    """Take up to ``count`` due rows for this sender: one UPDATE that sets the lease only where
-    the row is still due and unclaimed, so of two senders racing for a row exactly one gets it."""
+) -> tuple[bool, list[Row[Any]]]:
+    """Take up to ``count`` due rows for this sender; returns whether any row was due and the
+    rows claimed. The lease is set only where the row is still due and unclaimed, so of two
+    senders racing for a row exactly one gets it.
+
+    Two statements, not ``UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)``:
+    PostgreSQL may rescan such a subquery per row and then claims far more than ``n``."""
     candidates = (
         select(deliveries.c.id)
         .where(_due(now), deliveries.c.channel.in_(channel_names))
@@ -392,19 +399,20 @@ def _claim(
     )
     if conn.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
+    ids = list(conn.execute(candidates).scalars())
+    if not ids:
+        return False, []
     conn.execute(
         update(deliveries)
-        .where(deliveries.c.id.in_(candidates.scalar_subquery()), _due(now))
+        .where(deliveries.c.id.in_(ids), _due(now))
         .values(claimed_until=now + lease, claim_token=token)
-        .execution_options(synchronize_session=False)
     )
-    return list(
-        conn.execute(
-            select(deliveries)
-            .where(deliveries.c.claim_token == token)
-            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-        ).all()
-    )
+    claimed = conn.execute(
+        select(deliveries)
+        .where(deliveries.c.claim_token == token)
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+    ).all()
+    return True, list(claimed)
 
 
 def _send(

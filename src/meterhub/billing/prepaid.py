@@ -19,8 +19,8 @@ makes accrual idempotent: an interval is charged once, however often the run rep
 The consumer ledger mirrors the account: every top-up is a payment (``billing.payments``: a
 ledger credit, a receipt), and each accrual debits the ledger with the usage not yet on it
 (``mirror_on_ledger``, rounded to the cent on the running total). So the ledger balance is
-minus the prepaid balance, to the cent; the account, exact to six places, is what warnings and
-disconnection are decided on.
+minus the prepaid balance to within half a cent; the account, exact to six places, is what
+warnings and disconnection are decided on.
 """
 
 from __future__ import annotations
@@ -437,8 +437,8 @@ def mirror_on_ledger(
     """Debit the consumer's ledger with the prepaid usage not yet on it: all charges to date
     rounded half-up to the cent, less the ``prepaid`` entries already posted. Rounding the
     running total (never each run's part) keeps the ledger within half a cent of the account
-    however many runs there are, so the ledger balance is minus the prepaid balance at the cent.
-    Returns the amount posted (0.00: nothing new)."""
+    however many runs there are, so the ledger balance is minus the prepaid balance to within
+    half a cent. Returns the amount posted (0.00: nothing new)."""
     charged = conn.execute(
         select(func.coalesce(func.sum(prepaid_charges.c.amount), 0)).where(
             prepaid_charges.c.consumer_id == consumer_id
