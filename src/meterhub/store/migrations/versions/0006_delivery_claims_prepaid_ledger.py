@@ -5,6 +5,9 @@ Written out in full (not created from the current metadata) so that this revisio
 was when later revisions change the schema. SQLite cannot alter a CHECK constraint: there the
 ledger table is rebuilt from the definition below (Alembic batch mode), rows kept.
 
+Revision 0005 was planned for another change; it did not exist when this one was written, so
+this revision follows 0004. If 0005 lands, it must revise 0006 or this must revise 0005.
+
 Revision ID: 0006
 Revises: 0004
 Create Date: 2026-11-25
@@ -16,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"  # TEMP: 0005 not yet present
+down_revision = "0004"  # no 0005 existed when this was written; see the module docstring
 branch_labels = None
 depends_on = None
 
