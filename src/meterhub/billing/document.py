@@ -3,13 +3,14 @@
 Everything shown (consumer and meter, line items, daily usage, comparisons, due date) was frozen
 into the bill's ``document`` when it was issued, so rendering the same bill next year gives the
 same page. No external assets: the HTML carries its CSS and an inline SVG chart; the PDF draws
-its chart with fpdf2 and uses the PDF core fonts (Latin-1: other scripts are replaced by '?'
-until a Unicode font is bundled).
+its chart with fpdf2 and embeds subsets of the Noto fonts (``pdf_fonts``), so names and
+addresses in any script the fonts cover (Devanagari included, shaped by HarfBuzz) print as
+written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -18,9 +19,11 @@ from xml.sax.saxutils import escape
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from meterhub.billing.pdf_fonts import FAMILY, make_pdf
 from meterhub.store.billing_store import StoredBill
 
 TEMPLATES = Path(__file__).parent / "templates"
+DASH = "\N{EN DASH}"
 COMPARISONS = (("last_month", "Previous period"), ("last_year", "Same period last year"))
 
 
@@ -118,26 +121,26 @@ def render_html(stored: StoredBill, *, instructions: str | None = None) -> str:
 
 
 def render_pdf(stored: StoredBill, *, instructions: str | None = None) -> bytes:
-    from fpdf import FPDF
     from fpdf.enums import XPos, YPos
 
     bill, document = stored.bill, stored.bill["document"]
-    pdf = FPDF(format="A4")
-    pdf.set_title(_latin1(f"Bill {stored.number}"))
+    printed = [*_strings(bill), *_strings(stored.lines), *_strings(stored.adjustments)]
+    pdf = make_pdf([*printed, instructions or ""], format="A4")
+    pdf.set_title(f"Bill {stored.number}")
     pdf.set_subject(stored.number)
     pdf.set_creator("meterhub")
     pdf.add_page()
     width = pdf.epw
 
     def text(value: str, size: float = 10, style: str = "", height: float = 5.5) -> None:
-        pdf.set_font("Helvetica", style, size)
-        pdf.multi_cell(width, height, _latin1(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_font(FAMILY, style, size)
+        pdf.multi_cell(width, height, value, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     text(f"Electricity bill {stored.number}", 16, "B", 8)
     period = document["period"]
     text(
-        f"Issued {document['issued_on']} - period {period['from']} to {period['to']} "
-        f"({document['days']} days) - {document.get('tariff_name', bill['tariff_id'])}"
+        f"Issued {document['issued_on']} {DASH} period {period['from']} to {period['to']} "
+        f"({document['days']} days) {DASH} {document.get('tariff_name', bill['tariff_id'])}"
     )
     consumer, meter = document["consumer"], document["meter"]
     text(f"Consumer: {consumer['name']} (account {consumer['id']}), {consumer['address'] or ''}")
@@ -149,13 +152,14 @@ def render_pdf(stored: StoredBill, *, instructions: str | None = None) -> bytes:
     details.append(f"imported {document['import_kwh']} kWh")
     text(", ".join(details))
     if bill["estimated_intervals"]:
+        pdf.set_text_color(138, 75, 0)  # the HTML's warning colour
         text(
             f"Estimated reads: {bill['estimated_intervals']} of {bill['intervals']} values, on "
-            + ", ".join(bill["estimated_dates"]),
-            style="I",
+            + ", ".join(bill["estimated_dates"])
         )
+        pdf.set_text_color(0, 0, 0)
     pdf.ln(2)
-    pdf.set_font("Helvetica", "", 9)
+    pdf.set_font(FAMILY, "", 9)
     with pdf.table(
         col_widths=(90, 35, 25, 30), text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT")
     ) as table:
@@ -163,7 +167,7 @@ def render_pdf(stored: StoredBill, *, instructions: str | None = None) -> bytes:
         for line in _lines(stored):
             table.row(
                 [
-                    _latin1(line["description"]),
+                    line["description"],
                     f"{line['quantity']} {line['unit']}".strip(),
                     line["rate"],
                     line["amount"],
@@ -172,7 +176,7 @@ def render_pdf(stored: StoredBill, *, instructions: str | None = None) -> bytes:
         table.row(["Total", "", "", f"{bill['total']:.2f}"])
         for adjustment in stored.adjustments:
             label = f"{adjustment['kind'].replace('_', ' ')}: {adjustment['reason']}"
-            table.row([_latin1(label), "", "", f"{adjustment['amount']:.2f}"])
+            table.row([label, "", "", f"{adjustment['amount']:.2f}"])
         if stored.adjustments:
             table.row(["Amount due", "", "", f"{stored.balance:.2f}"])
     pdf.ln(3)
@@ -187,10 +191,24 @@ def render_pdf(stored: StoredBill, *, instructions: str | None = None) -> bytes:
             + (f"{row['kwh']} kWh ({row['from']} to {row['to']})" if row else "not available")
         )
     pdf.ln(2)
-    text(f"Due date: {document['due_date']} - {bill['currency']} {stored.balance:.2f}", 12, "B")
+    text(
+        f"Due date: {document['due_date']} {DASH} {bill['currency']} {stored.balance:.2f}", 12, "B"
+    )
     for instruction in payment_instructions(document, instructions):
-        text(f"- {instruction}")
+        text(f"• {instruction}")
     return bytes(pdf.output())
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string inside a bill's rows and document: what the PDF may print."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
 
 
 def _pdf_chart(pdf: Any, bars: Sequence[DailyBar], width: float, height: float = 40) -> None:
@@ -207,13 +225,9 @@ def _pdf_chart(pdf: Any, bars: Sequence[DailyBar], width: float, height: float =
             pdf.rect(x0 + index * step + 0.3, y0 + height - bar_h, max(step - 0.6, 0.2), bar_h, "F")
     pdf.set_draw_color(150, 150, 150)
     pdf.line(x0, y0 + height, x0 + width, y0 + height)
-    pdf.set_font("Helvetica", "", 7)
+    pdf.set_font(FAMILY, "", 7)
     for index, bar in enumerate(bars):
         if index % 5 == 0:
             pdf.text(x0 + index * step, y0 + height + 4, bar.day[5:])
     pdf.text(x0, y0 - 0.5, f"max {top:.1f} kWh/day")
     pdf.set_y(y0 + height + 7)
-
-
-def _latin1(value: str) -> str:
-    return value.encode("latin-1", "replace").decode("latin-1")
