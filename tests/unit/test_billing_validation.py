@@ -82,3 +82,11 @@ def test_load_tariff_reads_json_and_reports_syntax(tmp_path: Path) -> None:
     with pytest.raises(TariffInvalid) as caught:
         load_tariff(broken)
     assert caught.value.problems[0].code == "syntax"
+
+
+def test_effective_until_must_follow_the_last_version() -> None:
+    document = example()
+    document["effective_until"] = document["versions"][-1]["effective_from"]
+    assert problems(document) == {
+        "effective_until": "order: must be after the last version's effective_from"
+    }

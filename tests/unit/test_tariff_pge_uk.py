@@ -160,3 +160,12 @@ def test_uk_economy7_night_is_00_30_to_07_30_utc_in_winter_and_in_summer() -> No
             ("all", "night"): Decimal("6.000000"),
             ("all", "day"): Decimal("9.000000"),
         }, day
+
+
+def test_pge_dates_after_the_schedule_was_replaced_are_not_priced() -> None:
+    # From 1 March 2026 the minimum became the Base Services Charge, which the file does not
+    # model: effective_until refuses the dates instead of pricing them on the January rates.
+    t = tariff("pge-e-tou-c")
+    assert t.version_on(date(2026, 2, 28)).effective_from == date(2026, 1, 1)
+    with pytest.raises(TariffGap, match="2026-03-01"):
+        t.split(date(2026, 2, 15), date(2026, 3, 15))

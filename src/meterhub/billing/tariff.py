@@ -2,8 +2,10 @@
 
 A tariff is what a utility publishes for one consumer category: its calendar (seasons,
 time-of-use windows, holidays) and a list of versions, each with the prices in force from its
-``effective_from`` date until the next version's. Prices are looked up by date, never "the
-current price"; a date that no version covers is an error, never a zero (``TariffGap``).
+``effective_from`` date until the next version's, the last one until the tariff's optional
+``effective_until`` (the day a utility withdraws or replaces the schedule). Prices are looked up by
+date, never "the current price"; a date that no version covers is an error, never a zero
+(``TariffGap``).
 
 ``load_tariff`` / ``parse_tariff`` return a ``Tariff`` or raise ``TariffInvalid`` with every
 problem at once, each naming the field path (``versions.0.energy.1.slabs.2.rate``) and why.
@@ -289,6 +291,9 @@ class Tariff(_Model):
     weekend_days: list[Annotated[int, Field(ge=0, le=6)]] = [5, 6]  # Monday=0
     rounding: Rounding = Rounding()
     versions: Annotated[list[TariffVersion], Field(min_length=1)]
+    # Exclusive: the first day the schedule no longer applies. Without it the last version runs on,
+    # which is wrong for a withdrawn schedule: a bill must be refused rather than priced on it.
+    effective_until: date | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -323,7 +328,10 @@ class Tariff(_Model):
         return ANY
 
     def version_on(self, day: date) -> TariffVersion:
-        """The version in force on ``day``; ``TariffGap`` before the first one."""
+        """The version in force on ``day``; ``TariffGap`` before the first one or from
+        ``effective_until`` on."""
+        if self.effective_until is not None and day >= self.effective_until:
+            raise TariffGap(f"{self.id}: the schedule ends before {day} ({self.effective_until})")
         found = None
         for version in self.versions:
             if version.effective_from <= day:
@@ -341,6 +349,8 @@ class Tariff(_Model):
         while part_start < end:
             version = self.version_on(part_start)
             later = [v.effective_from for v in self.versions if v.effective_from > part_start]
+            if self.effective_until is not None:
+                later.append(self.effective_until)
             part_end = min([end, *later])
             parts.append(TariffPart(version, part_start, part_end))
             part_start = part_end
@@ -457,6 +467,11 @@ def check_tariff(tariff: Tariff) -> Iterator[TariffProblem]:
         seen_dates.add(version.effective_from)
         previous = version.effective_from
         yield from _check_version(version, path, seasons, windows)
+    until = tariff.effective_until
+    if until is not None and previous is not None and until <= previous:
+        yield TariffProblem(
+            "order", "effective_until", "must be after the last version's effective_from"
+        )
 
 
 def _check_calendar(tariff: Tariff, seasons: set[str]) -> Iterator[TariffProblem]:
