@@ -87,6 +87,18 @@ def usage_chart_svg(bars: Sequence[DailyBar], *, width: int = 640, height: int =
     return "".join(parts)
 
 
+def meter_span(meter: Mapping[str, Any]) -> str:
+    """One meter of a bill whose meter was replaced: what it served and measured."""
+    text = f"Meter {meter['id']} from {meter['from']} to {meter['to']}: {meter['import_kwh']} kWh"
+    if meter.get("estimated_intervals"):
+        text += f", {meter['estimated_intervals']} of {meter['intervals']} values estimated"
+    if meter.get("initial_reading_kwh") is not None:
+        text += f", register {meter['initial_reading_kwh']} kWh at installation"
+    if meter.get("final_reading_kwh") is not None:
+        text += f", final reading {meter['final_reading_kwh']} kWh"
+    return text
+
+
 def _lines(stored: StoredBill) -> list[dict[str, str]]:
     return [
         {
@@ -106,6 +118,7 @@ def _number(value: Decimal) -> str:
 
 def render_html(stored: StoredBill, *, instructions: str | None = None) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2"]))
+    env.filters["meter_span"] = meter_span
     document = stored.bill["document"]
     return env.get_template("bill.html.j2").render(
         bill=stored.bill,
@@ -151,6 +164,8 @@ def render_pdf(stored: StoredBill, *, instructions: str | None = None) -> bytes:
         details.append(f"supply {meter['amperes']} A")
     details.append(f"imported {document['import_kwh']} kWh")
     text(", ".join(details))
+    for replaced in document.get("meters") or []:
+        text(meter_span(replaced))
     if bill["estimated_intervals"]:
         pdf.set_text_color(138, 75, 0)  # the HTML's warning colour
         text(

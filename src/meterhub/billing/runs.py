@@ -28,6 +28,7 @@ from meterhub.billing.determinants import period_bounds_utc
 from meterhub.billing.numbering import allocate_numbers, lock_counter
 from meterhub.billing.quote import bill_document
 from meterhub.billing.run_usage import PeriodUsage, usage_by_meter
+from meterhub.billing.swap_usage import usage_across_swaps
 from meterhub.billing.tariff import Tariff, TariffGap
 from meterhub.config import Settings
 from meterhub.store import billing_store as store
@@ -228,11 +229,22 @@ def _prepare_chunk(
         tariff = ctx.tariffs[tariff_id]
         usage = usage_by_meter(conn, tariff, [m.meter_id for m, _ in members], ctx.start, ctx.end)
         comparisons = _comparisons(conn, tariff, [m.meter_id for m, _ in members], ctx)
+        # Consumers whose meter was replaced in the period: both meters' energy, billed once.
+        current = [(m.consumer_id, m.meter_id) for m, _ in members]
+        swapped, overlapping = usage_across_swaps(conn, tariff, current, ctx.start, ctx.end)
         for meter, amperes in members:
-            priced = _price(ctx, tariff, meter, amperes, usage.get(meter.meter_id), comparisons)
+            if meter.consumer_id in overlapping:
+                message = overlapping[meter.consumer_id]
+                result.errors.append(RunError(meter.consumer_id, "several_meters", message))
+                continue
+            swap = swapped.get(meter.consumer_id)
+            meter_usage = swap.usage if swap else usage.get(meter.meter_id)
+            priced = _price(ctx, tariff, meter, amperes, meter_usage, comparisons)
             if isinstance(priced, RunError):
                 result.errors.append(priced)
             else:
+                if swap:
+                    priced.bill.values["document"]["meters"] = swap.meters
                 prices.append(priced)
     return prices
 

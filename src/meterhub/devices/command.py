@@ -1,7 +1,9 @@
-"""CLI: ``meterhub meter add|rotate-credential|list`` and ``meterhub broker mosquitto-config``."""
+"""CLI: ``meterhub meter add|replace|rotate-credential|list`` and
+``meterhub broker mosquitto-config``."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -93,6 +95,56 @@ def meter_add(
     typer.echo(f"MQTT username: {meter_id}")
     typer.echo(f"MQTT password: {secret}")
     typer.echo(f"WARNING: {SHOWN_ONCE}")
+    _sync_broker(settings, broker_pid_file)
+
+
+@meter_app.command("replace")
+def meter_replace(
+    old: Annotated[str, typer.Argument(help="the meter taken out")],
+    new: Annotated[str, typer.Argument(help="the meter put in (registered here if it is not)")],
+    at: Annotated[
+        str,
+        typer.Option(
+            "--at",
+            help="when the swap happened, ISO 8601; without an offset, in METERHUB_TIMEZONE",
+        ),
+    ],
+    final_reading: Annotated[
+        float | None, typer.Option("--final-reading", help="old meter's register at removal, kWh")
+    ] = None,
+    initial_reading: Annotated[
+        float | None, typer.Option("--initial-reading", help="new meter's register, kWh")
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    broker_pid_file: PidFileOption = None,
+) -> None:
+    """Record a meter replacement: the consumer's next bill counts the old meter up to AT and
+    the new one after it."""
+    settings = get_settings()
+    try:
+        when = datetime.fromisoformat(at)
+    except ValueError as exc:
+        raise _fail(f"--at {at!r} is not an ISO 8601 date and time") from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=settings.zone)
+    try:
+        done = registry.replace_meter(
+            make_engine(settings.database_url),
+            old,
+            new,
+            when,
+            final_reading_kwh=final_reading,
+            initial_reading_kwh=initial_reading,
+            note=note,
+        )
+    except (registry.RegistryError, mosquitto.InvalidMeterIdError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(
+        f"Meter {new} replaced {old} at consumer {done.consumer_id} from {when.isoformat()}."
+    )
+    if done.registered_secret is not None:
+        typer.echo(f"Registered meter {new}. MQTT password: {done.registered_secret}")
+        typer.echo(f"WARNING: {SHOWN_ONCE}")
     _sync_broker(settings, broker_pid_file)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, Table, select, update
 
 from meterhub.devices import credentials, mosquitto
+from meterhub.store import meters as meter_store
 from meterhub.store.schema import consumers, meters, transformers
 
 # Meters in these states keep no access to the broker.
@@ -101,6 +102,109 @@ def add_meter(
             )
         )
     return secret
+
+
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    consumer_id: str
+    registered_secret: str | None  # the new meter's credential, if this registered it
+
+
+def replace_meter(
+    engine: Engine,
+    old_meter_id: str,
+    new_meter_id: str,
+    at: datetime,
+    *,
+    final_reading_kwh: float | None = None,
+    initial_reading_kwh: float | None = None,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> Replacement:
+    """Record that ``new_meter_id`` replaced ``old_meter_id`` at its consumer at ``at``.
+
+    The old meter becomes ``replaced`` (no broker access) and the new one the consumer's active
+    meter, with the old one's transformer, sanctioned load and phase where it has none. A new
+    meter not yet registered is registered here, with a credential returned once. Both meters'
+    spans go into the installation history, which bill runs use to bill the period once."""
+    now = now or datetime.now(UTC)
+    if at.tzinfo is None:
+        raise RegistryError("the replacement time needs a time zone")
+    if at > now:
+        raise RegistryError(f"the replacement time {at.isoformat()} is in the future")
+    if new_meter_id == old_meter_id:
+        raise RegistryError("a meter cannot replace itself")
+    mosquitto.validate_meter_id(new_meter_id)
+    secret: str | None = None
+    with engine.begin() as connection:
+        old = connection.execute(select(meters).where(meters.c.id == old_meter_id)).first()
+        if old is None:
+            raise UnknownMeterError(f"meter {old_meter_id!r} is not registered")
+        if old.status != "active" or old.role != "consumer" or old.consumer_id is None:
+            raise RegistryError(
+                f"meter {old_meter_id!r} is not an active consumer meter (status {old.status}, "
+                f"role {old.role}, consumer {old.consumer_id})"
+            )
+        current = meter_store.open_installation(connection, old_meter_id)
+        if current is not None and current.installed_at is not None and at <= current.installed_at:
+            raise RegistryError(
+                f"meter {old_meter_id!r} was installed at {current.installed_at.isoformat()}, "
+                "after the replacement time"
+            )
+        new = connection.execute(select(meters).where(meters.c.id == new_meter_id)).first()
+        inherited = {
+            "transformer_id": old.transformer_id,
+            "feeder_id": old.feeder_id,
+            "sanctioned_load_kw": old.sanctioned_load_kw,
+            "phase": old.phase,
+        }
+        if new is None:
+            secret = credentials.generate_secret()
+            connection.execute(
+                meters.insert().values(
+                    id=new_meter_id,
+                    consumer_id=old.consumer_id,
+                    role="consumer",
+                    status="active",
+                    credential_hash=credentials.hash_secret(secret),
+                    created_at=now,
+                    **inherited,
+                )
+            )
+        else:
+            if new.status in NO_BROKER_ACCESS or new.role != "consumer":
+                raise RegistryError(
+                    f"meter {new_meter_id!r} cannot be installed (status {new.status}, "
+                    f"role {new.role})"
+                )
+            if new.consumer_id not in (None, old.consumer_id):
+                raise RegistryError(
+                    f"meter {new_meter_id!r} serves consumer {new.consumer_id!r}: replace or "
+                    "remove it there first"
+                )
+            missing = {k: v for k, v in inherited.items() if getattr(new, k) is None}
+            connection.execute(
+                update(meters)
+                .where(meters.c.id == new_meter_id)
+                .values(consumer_id=old.consumer_id, **missing)
+            )
+        connection.execute(
+            update(meters)
+            .where(meters.c.id == old_meter_id)
+            .values(status="replaced", replaced_by=new_meter_id)
+        )
+        meter_store.record_swap(
+            connection,
+            consumer_id=old.consumer_id,
+            old_meter_id=old_meter_id,
+            new_meter_id=new_meter_id,
+            at=at,
+            final_reading_kwh=final_reading_kwh,
+            initial_reading_kwh=initial_reading_kwh,
+            note=note,
+            now=now,
+        )
+    return Replacement(old.consumer_id, secret)
 
 
 def rotate_credential(engine: Engine, meter_id: str) -> str:

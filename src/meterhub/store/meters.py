@@ -1,14 +1,17 @@
-"""Meter look-ups the ingest path needs: which meters exist, which went quiet."""
+"""Meter look-ups the ingest path needs (which meters exist, which went quiet), and the meter
+installation history (which meter served which consumer when)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, Row, insert, or_, select, update
 
+from meterhub.billing.meter_spans import Installation
 from meterhub.ingest.messages import event_id
 from meterhub.store import schema
 
@@ -77,3 +80,86 @@ def mark_stale_meters_offline(engine: Engine, after: timedelta) -> list[str]:
                 ],
             )
     return list(stale)
+
+
+# ----------------------------------------------------------------------------- installations
+
+
+def installations(
+    conn: Connection, consumer_ids: Sequence[str], first: datetime, last: datetime
+) -> dict[str, list[Installation]]:
+    """Each consumer's installation rows that reach into ``[first, last)``, oldest first."""
+    t = schema.meter_installations
+    rows = conn.execute(
+        select(t)
+        .where(t.c.consumer_id.in_(list(consumer_ids)))
+        .where(or_(t.c.installed_at.is_(None), t.c.installed_at < last))
+        .where(or_(t.c.removed_at.is_(None), t.c.removed_at > first))
+        .order_by(t.c.consumer_id, t.c.id)
+    ).all()
+    found: dict[str, list[Installation]] = {}
+    for row in rows:
+        found.setdefault(row.consumer_id, []).append(
+            Installation(
+                row.meter_id,
+                row.installed_at,
+                row.removed_at,
+                row.initial_reading_kwh,
+                row.final_reading_kwh,
+            )
+        )
+    return found
+
+
+def open_installation(conn: Connection, meter_id: str) -> Row[Any] | None:
+    """The meter's installation row that has no removal yet, if any."""
+    t = schema.meter_installations
+    return conn.execute(
+        select(t).where(t.c.meter_id == meter_id, t.c.removed_at.is_(None)).order_by(t.c.id)
+    ).first()
+
+
+def record_swap(
+    conn: Connection,
+    *,
+    consumer_id: str,
+    old_meter_id: str,
+    new_meter_id: str,
+    at: datetime,
+    final_reading_kwh: float | None,
+    initial_reading_kwh: float | None,
+    note: str | None,
+    now: datetime,
+) -> None:
+    """Close the old meter's installation at ``at`` (or record it as serving until then) and
+    open the new meter's from ``at``."""
+    t = schema.meter_installations
+    current = open_installation(conn, old_meter_id)
+    if current is not None:
+        conn.execute(
+            update(t)
+            .where(t.c.id == current.id)
+            .values(removed_at=at, final_reading_kwh=final_reading_kwh)
+        )
+    else:
+        conn.execute(
+            insert(t).values(
+                consumer_id=consumer_id,
+                meter_id=old_meter_id,
+                installed_at=None,
+                removed_at=at,
+                final_reading_kwh=final_reading_kwh,
+                note=note,
+                created_at=now,
+            )
+        )
+    conn.execute(
+        insert(t).values(
+            consumer_id=consumer_id,
+            meter_id=new_meter_id,
+            installed_at=at,
+            initial_reading_kwh=initial_reading_kwh,
+            note=note,
+            created_at=now,
+        )
+    )

@@ -128,6 +128,28 @@ meters = Table(
     Column("created_at", UTC_TS, nullable=False),
 )
 
+# Which meter served which consumer from when to when (migration 0007). A consumer meter without
+# rows here has served its consumer throughout; ``meterhub meter replace`` writes the rows of
+# both meters of a swap. installed_at NULL: since before the history was kept.
+meter_installations = Table(
+    "meter_installations",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("consumer_id", String(64), ForeignKey("consumers.id"), nullable=False),
+    Column("meter_id", String(64), ForeignKey("meters.id"), nullable=False),
+    Column("installed_at", UTC_TS),
+    Column("removed_at", UTC_TS),
+    # Register readings (kWh) taken at installation and removal, as the installer wrote them.
+    Column("initial_reading_kwh", Float),
+    Column("final_reading_kwh", Float),
+    Column("note", Text),
+    Column("created_at", UTC_TS, nullable=False),
+    Index("ix_meter_installations_consumer", "consumer_id", "installed_at"),
+    Index("ix_meter_installations_meter", "meter_id"),
+)
+
 readings = Table(
     "readings",
     metadata,
