@@ -239,6 +239,18 @@ def test_a_counter_payment_queues_one_receipt_message_even_when_repeated(
     assert subject == "Payment received: 250.00 NPR (counter:SLIP-1)"
 
 
+def test_a_receipt_message_says_in_credit_rather_than_a_negative_balance(
+    any_engine: Engine,
+) -> None:
+    add_consumer(any_engine, "C-11", email="c11@example.com", phone=None)
+    pay(any_engine, "C-11", "250.00", datetime(2024, 6, 3, 5, tzinfo=UTC), "SLIP-11")  # no bill
+
+    with any_engine.connect() as conn:
+        body = conn.execute(select(deliveries.c.body)).scalar_one()
+    assert "Your balance: 250.00 NPR in credit." in body
+    assert "-250" not in body
+
+
 def test_a_gateway_payment_delivered_twice_queues_one_receipt_message(
     any_engine: Engine,
 ) -> None:

@@ -43,6 +43,7 @@ from sqlalchemy import (
     update,
 )
 
+from meterhub.billing.receipts import balance_words
 from meterhub.notify.channels import Attachment, Channel, Message
 from meterhub.notify.templates import render
 from meterhub.store.schema import consumers
@@ -264,7 +265,7 @@ def enqueue_receipt(
         "currency": currency,
         "reference": reference,
         "paid_on": paid_on,
-        "balance": None if balance is None else f"{balance:.2f}",
+        "balance": None if balance is None else balance_words(balance, currency),
     }
     return enqueue(conn, "receipt", receipt_id, consumer_id, values, now)
 

@@ -35,12 +35,17 @@ class ReceiptFacts:
         return f"R{self.number:08d}"
 
 
+def balance_words(balance: Decimal, currency: str) -> str:
+    """A ledger balance as a consumer reads it: a credit is never a negative number."""
+    if balance > 0:
+        return f"{balance:.2f} {currency} still due"
+    if balance < 0:
+        return f"{-balance:.2f} {currency} in credit"
+    return f"0.00 {currency}: fully paid"
+
+
 def _balance_words(facts: ReceiptFacts) -> str:
-    if facts.balance_after > 0:
-        return f"{facts.balance_after} {facts.currency} still due"
-    if facts.balance_after < 0:
-        return f"{-facts.balance_after} {facts.currency} in credit"
-    return f"0.00 {facts.currency}: fully paid"
+    return balance_words(facts.balance_after, facts.currency)
 
 
 def receipt_text(facts: ReceiptFacts) -> str:
