@@ -10,6 +10,7 @@ plus the 15 A minimum charge of the >400 kWh band, 175.00 a month: total 7022.00
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -18,19 +19,20 @@ from zoneinfo import ZoneInfo
 import pytest
 from billing_support import (
     EXAMPLES,
+    NOW,
     add_consumer,
     add_intervals,
     add_tariff,
 )
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select, text
 
-from meterhub.billing.run_usage import usage_by_meter, usage_from_intervals
+from meterhub.billing.run_usage import micro_kwh_sql, usage_by_meter, usage_from_intervals
 from meterhub.billing.runs import PeriodNotOver, run_bills
 from meterhub.billing.tariff import load_tariff
 from meterhub.config import Settings
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
-from meterhub.store import billing_store
+from meterhub.store import billing_store, schema
 from meterhub.store.queries import load_intervals
 from meterhub.store.schema_billing import bill_lines, bills
 
@@ -57,6 +59,25 @@ def fleet(engine: Engine, count: int) -> list[str]:
 def numbers(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         return [row.number for row in conn.execute(select(bills.c.number).order_by(bills.c.id))]
+
+
+def store_intervals(engine: Engine, intervals: list[Interval]) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            insert(schema.intervals),
+            [
+                {
+                    "meter_id": r.meter_id,
+                    "start": r.start,
+                    "seconds": r.seconds,
+                    "import_kwh": r.import_kwh,
+                    "export_kwh": r.export_kwh,
+                    "quality": r.quality.value,
+                    "computed_at": NOW,
+                }
+                for r in intervals
+            ],
+        )
 
 
 def test_cycle_day_period_in_kathmandu_is_billed_by_hand_figures(any_engine: Engine) -> None:
@@ -212,26 +233,7 @@ def test_postgresql_aggregates_equal_the_pure_determinants(pg_engine: Engine) ->
             quality = Quality.ESTIMATED if rng.random() < 0.01 else Quality.ACTUAL
             rows.append(Interval(f"m-{meter_id[1:]}", at, seconds, kwh, kwh / 7, quality))
             at += timedelta(seconds=seconds)
-        with pg_engine.begin() as conn:
-            from sqlalchemy import insert
-
-            from meterhub.store import schema
-
-            conn.execute(
-                insert(schema.intervals),
-                [
-                    {
-                        "meter_id": r.meter_id,
-                        "start": r.start,
-                        "seconds": r.seconds,
-                        "import_kwh": r.import_kwh,
-                        "export_kwh": r.export_kwh,
-                        "quality": r.quality.value,
-                        "computed_at": first,
-                    }
-                    for r in rows
-                ],
-            )
+        store_intervals(pg_engine, rows)
     meter_ids = ["m-15", "m-60", "m-5"]
     with pg_engine.connect() as conn:
         fast = usage_by_meter(conn, tariff, meter_ids, start, end)
@@ -239,3 +241,99 @@ def test_postgresql_aggregates_equal_the_pure_determinants(pg_engine: Engine) ->
             intervals = load_intervals(conn, meter_id, first, last)
             pure = usage_from_intervals(intervals, tariff, start, end)
             assert fast[meter_id] == pure, meter_id
+
+
+def test_postgresql_micro_kwh_is_the_decimal_rounding_of_the_shortest_repr(
+    pg_engine: Engine,
+) -> None:
+    """The query's float-to-integer rule, on values made to be hard for it: exact ties at the
+    7th decimal and the floats either side of them, tiny and subnormal values, negatives,
+    values in the billions. Wrong on any one of them would misprice a bill by a micro-kWh."""
+    rng = random.Random(11)
+    ties = [(2 * rng.randrange(0, 10**9) + 1) * 5e-7 for _ in range(3000)]
+    ties += [(2 * rng.randrange(0, 10**4) + 1) / 2e6 for _ in range(1000)]
+    values = [0.0, -0.0, 5e-324, 1e-7, 5e-7, -5e-7, 0.1234565, 4.4e9, -3.3e9, 1234.5678905]
+    for tie in ties:
+        values += [tie, -tie, math.nextafter(tie, 0), math.nextafter(tie, math.inf)]
+    values += [rng.uniform(-2, 2) for _ in range(4000)]
+    values += [rng.uniform(0, 1e6) for _ in range(1000)]
+    with pg_engine.connect() as conn:
+        rows = conn.execute(
+            text(f"SELECT v, {micro_kwh_sql('v')} FROM unnest(CAST(:v AS float8[])) AS t(v)"),
+            {"v": values},
+        ).all()
+        unusable = conn.execute(
+            text(f"SELECT {micro_kwh_sql('v')} FROM unnest(CAST(:v AS float8[])) AS t(v)"),
+            {"v": [math.nan, math.inf, -math.inf, 5e9]},
+        ).scalars()
+        assert list(unusable) == [None, None, None, None]
+    assert len(rows) == len(values)
+    for value, micro in rows:
+        assert micro == int(Decimal(repr(value)).quantize(Decimal("0.000001")).scaleb(6)), value
+
+
+def test_postgresql_usage_of_gaps_long_intervals_and_stray_starts_equals_the_pure_usage(
+    pg_engine: Engine,
+) -> None:
+    """Each way through ``usage_by_meter``: a meter with every slot, one with gaps (a missing
+    day, single missing quarter hours), one with half-hour intervals, one whose intervals start
+    a second late (off the slot grid), one with an export too large to sum as integers."""
+    tariff = load_tariff(EXAMPLES / "pge-e-tou-c.yaml")
+    start, end = date(2025, 11, 1), date(2025, 12, 1)  # DST ends 2 November in Los Angeles
+    first = datetime(2025, 11, 1, tzinfo=tariff.zone).astimezone(UTC)
+    last = datetime(2025, 12, 1, tzinfo=tariff.zone).astimezone(UTC)
+    rng = random.Random(3)
+    missing_day = (first + timedelta(days=9), first + timedelta(days=10))
+    meters = {
+        "m-full": (900, timedelta(0), lambda at: False),
+        "m-gaps": (900, timedelta(0), lambda at: missing_day[0] <= at < missing_day[1]),
+        "m-30": (1800, timedelta(0), lambda at: False),
+        "m-late": (900, timedelta(seconds=1), lambda at: False),
+        "m-huge": (900, timedelta(0), lambda at: False),
+    }
+    for meter_id, (seconds, late, skip) in meters.items():
+        add_consumer(pg_engine, meter_id.removeprefix("m-"))
+        rows = []
+        at = first - timedelta(hours=2)
+        while at < last + timedelta(hours=2):
+            if not skip(at) and not (meter_id == "m-gaps" and rng.random() < 0.05):
+                kwh = rng.choice([0.1234565, 0.0000005, 0.3]) if rng.random() < 0.1 else 0.25
+                export = 5e9 if meter_id == "m-huge" and at == first else rng.choice([0.0, 0.1])
+                quality = Quality.ESTIMATED if rng.random() < 0.02 else Quality.ACTUAL
+                rows.append(Interval(meter_id, at + late, seconds, kwh, export, quality))
+            at += timedelta(seconds=seconds)
+        store_intervals(pg_engine, rows)
+    with pg_engine.connect() as conn:
+        fast = usage_by_meter(conn, tariff, list(meters), start, end)
+        for meter_id in meters:
+            pure = usage_from_intervals(
+                load_intervals(conn, meter_id, first, last), tariff, start, end
+            )
+            assert fast[meter_id] == pure, meter_id
+    assert fast["m-gaps"].determinants.intervals < fast["m-full"].determinants.intervals
+    assert fast["m-30"].determinants.max_demand_kw[15] == 0
+
+
+def test_a_failed_read_ahead_fails_the_run_and_keeps_the_chunks_before_it(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks are read on other threads: an error there still stops the run, marked failed,
+    after the chunks before it were stored, and a rerun completes it."""
+    fleet(pg_engine, 5)
+    real_usage = usage_by_meter
+
+    def fail_for_c002(conn, tariff, meter_ids, start, end):
+        if "m-c002" in meter_ids:
+            raise RuntimeError("connection lost")
+        return real_usage(conn, tariff, meter_ids, start, end)
+
+    monkeypatch.setattr("meterhub.billing.runs.usage_by_meter", fail_for_c002)
+    with pytest.raises(RuntimeError, match="connection lost"):
+        run_bills(pg_engine, "2026-02", settings=SETTINGS, today=TODAY, chunk_size=2, readers=2)
+    assert numbers(pg_engine) == ["MH-2026-000001", "MH-2026-000002"]
+    with pg_engine.connect() as conn:
+        status = billing_store.run_status(conn, "2026-02")
+    assert status is not None and status["status"] == "failed"
+    monkeypatch.setattr("meterhub.billing.runs.usage_by_meter", real_usage)
+    resumed = run_bills(pg_engine, "2026-02", settings=SETTINGS, today=TODAY, chunk_size=2)
+    assert resumed.skipped == 2 and len(resumed.issued) == 3

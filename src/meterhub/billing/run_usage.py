@@ -2,26 +2,40 @@
 
 Two ways to the same numbers. ``usage_from_intervals`` is the pure one (``compute_determinants``
 over ``Interval`` objects): SQLite, and any meter whose intervals the fast way cannot place.
-On PostgreSQL, ``usage_by_meter`` lets the database do the per-interval work for a whole chunk
-of meters: Python classifies each 15-minute slot of the period once (season, time-of-use window,
-day type, local day, local half hour and hour), passes the slots as arrays, and PostgreSQL
-rounds and sums the intervals by slot class. A month of 15-minute intervals for 10,000 meters
-is 30 million rows; one Python loop over them would take minutes.
+On PostgreSQL, ``usage_by_meter`` reads a whole chunk of meters in one query that does as little
+per interval as it can: each interval's kWh becomes whole micro-kWh and its start the seconds
+since the period began, and each meter's starts and energies come back as two packed byte
+strings. Python classifies the period's 15-minute slots once (season, time-of-use window, day
+type, local day, local half hour and hour) and sums a meter's energies over runs of slots of
+one class: slices of a tuple of ints, not a loop over intervals. A month of 15-minute intervals
+for 10,000 meters is 30 million rows; anything done row by row in Python, or in exact numeric
+or a GROUP BY per slot class in SQL, takes minutes.
+
+A meter's intervals take the fast way when they all last the same whole number of quarter
+hours and start on the slot grid; anything else (5-minute intervals, mixed lengths, a start a
+second late) goes through ``compute_determinants``.
 
 Exactness: ``compute_determinants`` takes each float through its shortest repr to a Decimal
-rounded half-even to 1e-6 kWh. PostgreSQL (12+, ``extra_float_digits`` >= 1) prints a float8
-in the same shortest form, and the SQL below rounds half-even too, so the sums are equal to
-the last digit; tests/integration/test_bill_runs.py compares the two ways on awkward values.
+rounded half-even to 1e-6 kWh. The query gets the same integer with binary64 arithmetic:
+``y = kWh * 1e6`` is within 2.5 units in the last place of ``y`` of the shortest-repr decimal
+times 1e6, so wherever ``y`` is further than that from a half-integer, ``round(y)`` is the
+half-even rounding of that decimal (and no tie is ever left to ``round``, whose tie-breaking
+PostgreSQL leaves to the platform). The rare values within a relative 1e-12 of a tie take the
+exact route: the float's shortest text (PostgreSQL 12+ prints it as Python's repr does) to
+numeric, rounded half-even. The sums are integers, equal to the Decimal sums to the last digit;
+tests/integration/test_bill_runs.py checks the rule on thousands of ties and their neighbours
+and compares the two ways meter by meter, tests/unit/test_billing_run_usage.py the summing.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import struct
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from operator import add
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
@@ -44,6 +58,8 @@ from meterhub.store.db import is_postgres
 from meterhub.store.queries import load_intervals
 
 SLOT = timedelta(minutes=15)
+SLOT_SECONDS = 900
+DEMAND = Decimal("0.001")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,28 +95,34 @@ def usage_by_meter(
         return {}
     if not is_postgres(conn.engine):
         return _usage_one_by_one(conn, tariff, meter_ids, start, end)
-    slots = _SlotTable(tariff, start, end)
-    # Shortest-exact float text (as Python's repr); hash aggregates in memory; no JIT, whose
-    # compile time is more than it saves on a chunk.
+    slots = SlotTable(tariff, start, end)
+    # Shortest-exact float text (as Python's repr) for the values near a tie. No JIT, whose
+    # compile time is more than it saves on a chunk; no parallel workers, which bring a scan of
+    # the whole partition into the plans: runs read chunks on connections of their own instead.
     conn.execute(text("SET LOCAL extra_float_digits = 1"))
-    conn.execute(text("SET LOCAL work_mem = '256MB'"))
     conn.execute(text("SET LOCAL jit = off"))
+    conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     rows = conn.execute(
-        text(_AGGREGATE_SQL),
+        text(_USAGE_SQL),
         {
-            "slots": slots.starts,
-            "days": slots.days,
-            "bins": slots.bins,
-            "s30": slots.half_hours,
-            "s60": slots.hours,
             "meters": list(meter_ids),
             "first": slots.first,
             "last": slots.last,
+            "first_epoch": slots.first.timestamp(),
         },
     ).all()
-    usage, unplaced = _assemble(rows, slots, tariff, start, end)
+    usage: dict[str, PeriodUsage] = {}
+    unplaced = []
+    for meter_id, shortest, longest, starts, energy, export, exported, estimated in rows:
+        found = None
+        if shortest == longest and shortest % SLOT_SECONDS == 0 and exported is not False:
+            found = slots.usage(shortest, starts, energy, int(export or 0), estimated or [])
+        if found is None:
+            unplaced.append(meter_id)
+        else:
+            usage[meter_id] = found
     if unplaced:
-        usage.update(_usage_one_by_one(conn, tariff, sorted(unplaced), start, end))
+        usage.update(_usage_one_by_one(conn, tariff, unplaced, start, end))
     return usage
 
 
@@ -116,8 +138,14 @@ def _usage_one_by_one(
     return found
 
 
-class _SlotTable:
-    """Every 15-minute slot of the period and what the tariff makes of it."""
+def _kwh(micro: int) -> Decimal:
+    """Whole micro-kWh as kWh with six decimals, as a sum of quantized Decimals prints."""
+    return Decimal(micro).scaleb(-6)
+
+
+class SlotTable:
+    """Every 15-minute slot of the period, what the tariff makes of it, and how to sum a meter's
+    slots into determinants."""
 
     def __init__(self, tariff: Tariff, start: date, end: date) -> None:
         zone = tariff.zone
@@ -127,99 +155,178 @@ class _SlotTable:
             else zone
         )
         classify = _Classifier(tariff, zone, clock_zone, holiday_set(tariff, start, end))
+        self.start, self.end = start, end
         self.first, self.last = period_bounds_utc(start, end, zone)
-        self.classes: list[tuple[str, str, str]] = []
-        index: dict[tuple[str, str, str], int] = {}
-        self.starts: list[datetime] = []
-        self.days: list[date] = []
-        self.bins: list[int] = []
+        self.days_by_season = season_days(tariff, start, end)
+        days: list[date] = []
+        keys: list[tuple[str, str, str]] = []
         # Local half hours and hours, numbered: equal numbers, same demand window.
-        self.half_hours: list[int] = []
-        self.hours: list[int] = []
+        half_hours: list[int] = []
+        hours: list[int] = []
         windows: dict[datetime, int] = {}
         slot = self.first
         while slot < self.last:
             local = slot.astimezone(zone)
-            key = classify(slot)
-            if key not in index:
-                index[key] = len(self.classes)
-                self.classes.append(key)
-            self.starts.append(slot)
-            self.days.append(local.date())
-            self.bins.append(index[key])
-            self.half_hours.append(windows.setdefault(_floor_local(local, 30), len(windows)))
-            self.hours.append(windows.setdefault(_floor_local(local, 60), len(windows)))
+            days.append(local.date())
+            keys.append(classify(slot))
+            half_hours.append(windows.setdefault(_floor_local(local, 30), len(windows)))
+            hours.append(windows.setdefault(_floor_local(local, 60), len(windows)))
             slot += SLOT
-
-
-def _assemble(
-    rows: Sequence[Any], slots: _SlotTable, tariff: Tariff, start: date, end: date
-) -> tuple[dict[str, PeriodUsage], set[str]]:
-    by_meter: dict[str, dict[str, Any]] = {}
-    unplaced: set[str] = set()
-    for part, meter_id, day, bin_index, kwh, export, count, estimated, peak in rows:
-        acc = by_meter.setdefault(
-            meter_id,
-            {
-                "bins": defaultdict(Decimal),
-                "day_types": defaultdict(Decimal),
-                "daily": defaultdict(Decimal),
-                "import": Decimal(0),
-                "export": Decimal(0),
-                "count": 0,
-                "estimated": 0,
-                "estimated_dates": set(),
-                "demand": {15: Decimal(0), 30: Decimal(0), 60: Decimal(0)},
-            },
+        self.size = len(days)
+        self.days, self.half_hours, self.hours = days, half_hours, hours
+        # Runs of consecutive slots of one local day and one class: a meter's energy is summed
+        # run by run (a month of a three-window tariff has about 120 runs).
+        self.runs: list[tuple[int, int]] = []
+        self.run_keys: list[tuple[date, tuple[str, str, str]]] = []
+        self.run_of: list[int] = []
+        for index, key in enumerate(zip(days, keys, strict=True)):
+            if not self.run_keys or self.run_keys[-1] != key:
+                self.runs.append((index, index + 1))
+                self.run_keys.append(key)
+            else:
+                self.runs[-1] = (self.runs[-1][0], index + 1)
+            self.run_of.append(len(self.runs) - 1)
+        # The starts of a meter with every slot, in order, as the query packs them.
+        self.in_order = struct.pack(
+            f">{self.size}i", *range(0, self.size * SLOT_SECONDS, SLOT_SECONDS)
         )
-        if part != 0:
-            acc["demand"][part] = max(acc["demand"][part], kwh if kwh is not None else Decimal(0))
-            continue
-        if bin_index is None:
-            unplaced.add(meter_id)
-            continue
-        season, window, day_type = slots.classes[bin_index]
-        acc["bins"][season, window] += kwh
-        acc["day_types"][day_type] += kwh
-        acc["daily"][day] += kwh
-        acc["import"] += kwh
-        acc["export"] += export
-        acc["count"] += count
-        acc["estimated"] += estimated
-        if estimated:
-            acc["estimated_dates"].add(day)
-        if peak is not None:
-            acc["demand"][15] = max(acc["demand"][15], peak)
-    days = Decimal((end - start).days)
-    by_season = season_days(tariff, start, end)
-    usage: dict[str, PeriodUsage] = {}
-    for meter_id, acc in by_meter.items():
-        if meter_id in unplaced or acc["count"] == 0:
-            continue
-        demand = acc["demand"]
-        max_demand = {15: demand[15], 30: demand[30] * 60 / 30, 60: demand[60] * 60 / 60}
-        bins: dict[Bin, Decimal] = dict(acc["bins"])
+        self.half_hour_spans = _spans(half_hours)
+        self.hour_spans = _spans(hours)
+        self.half_hour_stride = _stride(self.half_hour_spans)
+        self.hour_stride = _stride(self.hour_spans)
+
+    def usage(
+        self, seconds: int, starts: bytes, energy: bytes, export: int, estimated: Sequence[int]
+    ) -> PeriodUsage | None:
+        """A meter's usage from its intervals, all ``seconds`` long: their starts in seconds
+        from the period's first instant and their micro-kWh, packed big-endian int4 and int8 in
+        the same order. None if one cannot be placed here (off the slot grid, or no integer)."""
+        count = len(starts) // 4
+        if len(energy) != count * 8:
+            return None
+        values: Sequence[int] = struct.unpack(f">{count}q", energy)
+        run_sums: list[int | None]
+        peaks: tuple[int, int | None, int | None]
+        if starts != self.in_order:
+            offsets = struct.unpack(f">{count}i", starts)
+            if any(offset % SLOT_SECONDS for offset in offsets):
+                return None
+            slots = [offset // SLOT_SECONDS for offset in offsets]
+            if seconds != SLOT_SECONDS or count != self.size:
+                run_sums, peaks = self._scattered(slots, values, seconds)
+                return self._assemble(run_sums, peaks, seconds, count, export, estimated)
+            # Every slot once (the primary key makes starts unique), in another order.
+            ordered = [0] * count
+            deque(map(ordered.__setitem__, slots, values), maxlen=0)
+            values = ordered
+        # Every slot once, in order: sums over slices.
+        run_sums = [sum(values[a:b]) for a, b in self.runs]
+        peaks = (
+            max(values),
+            _max_window(values, self.half_hour_spans, self.half_hour_stride),
+            _max_window(values, self.hour_spans, self.hour_stride),
+        )
+        return self._assemble(run_sums, peaks, seconds, count, export, estimated)
+
+    def _scattered(
+        self, placed: Sequence[int], values: Sequence[int], seconds: int
+    ) -> tuple[list[int | None], tuple[int, int | None, int | None]]:
+        """Gaps, or intervals longer than a slot: interval by interval. A run or a demand
+        window without intervals has no sum (None), as in ``compute_determinants``."""
+        run_sums: list[int | None] = [None] * len(self.runs)
+        half_hours: dict[int, int] = defaultdict(int)
+        hours: dict[int, int] = defaultdict(int)
+        run_of, half_hour_of, hour_of = self.run_of, self.half_hours, self.hours
+        for slot, kwh in zip(placed, values, strict=True):
+            run = run_of[slot]
+            run_sums[run] = (run_sums[run] or 0) + kwh
+            half_hours[half_hour_of[slot]] += kwh
+            hours[hour_of[slot]] += kwh
+        return run_sums, (
+            max(values),
+            max(half_hours.values()) if seconds <= 1800 else None,
+            max(hours.values()) if seconds <= 3600 else None,
+        )
+
+    def _assemble(
+        self,
+        run_sums: Sequence[int | None],
+        peaks: tuple[int, int | None, int | None],
+        seconds: int,
+        count: int,
+        export: int,
+        estimated: Sequence[int],
+    ) -> PeriodUsage:
+        bins: dict[Bin, int] = {}
+        day_types: dict[str, int] = {}
+        daily: dict[date, int] = {}
+        for (day, (season, window, day_type)), kwh in zip(self.run_keys, run_sums, strict=True):
+            if kwh is None:
+                continue
+            bins[season, window] = bins.get((season, window), 0) + kwh
+            day_types[day_type] = day_types.get(day_type, 0) + kwh
+            daily[day] = daily.get(day, 0) + kwh
+        peak, half_hour, hour = peaks
+        # As compute_determinants: the 15-minute peak counts from zero, the windows' do not;
+        # a window counts intervals no longer than itself.
+        max_demand = {
+            15: _kwh(max(peak, 0)) * 3600 / seconds if seconds <= 900 else Decimal(0),
+            30: _kwh(half_hour) * 2 if half_hour is not None else Decimal(0),
+            60: _kwh(hour) if hour is not None else Decimal(0),
+        }
         determinants = Determinants(
-            start=start,
-            end=end,
-            days=days,
-            import_kwh=acc["import"],
-            export_kwh=acc["export"],
-            energy_by_bin=bins,
-            days_by_season=by_season,
-            energy_by_day_type=dict(acc["day_types"]),
-            max_demand_kw={m: kw.quantize(Decimal("0.001")) for m, kw in max_demand.items()},
-            intervals=acc["count"],
-            estimated_intervals=acc["estimated"],
+            start=self.start,
+            end=self.end,
+            days=Decimal((self.end - self.start).days),
+            import_kwh=_kwh(sum(daily.values())),
+            export_kwh=_kwh(export),
+            energy_by_bin={key: _kwh(kwh) for key, kwh in bins.items()},
+            days_by_season=self.days_by_season,
+            energy_by_day_type={key: _kwh(kwh) for key, kwh in day_types.items()},
+            max_demand_kw={m: kw.quantize(DEMAND) for m, kw in max_demand.items()},
+            intervals=count,
+            estimated_intervals=len(estimated),
         )
-        usage[meter_id] = PeriodUsage(
-            determinants, dict(sorted(acc["daily"].items())), sorted(acc["estimated_dates"])
+        return PeriodUsage(
+            determinants,
+            {day: _kwh(kwh) for day, kwh in daily.items()},
+            sorted({self.days[offset // SLOT_SECONDS] for offset in estimated}),
         )
-    return usage, unplaced
 
 
-# Half-even rounding to 6 decimals, as Decimal.quantize does (PostgreSQL's round() rounds half
-# away from zero): on an exact tie (7th decimal 5, nothing after) keep the even 6th decimal.
+def _spans(windows: Sequence[int]) -> list[tuple[int, int]]:
+    """[start, end) slot ranges of equal window numbers."""
+    spans: list[tuple[int, int]] = []
+    for index, window in enumerate(windows):
+        if index and windows[index - 1] == window:
+            spans[-1] = (spans[-1][0], index + 1)
+        else:
+            spans.append((index, index + 1))
+    return spans
+
+
+def _stride(spans: Sequence[tuple[int, int]]) -> int | None:
+    """The width shared by all spans, if they tile the slots from 0 with it: every local half
+    hour is two slots and every hour four, except where a zone's clock shifts by less than that."""
+    width = spans[0][1]
+    if all(b - a == width for a, b in spans):
+        return width
+    return None
+
+
+def _max_window(values: Sequence[int], spans: Sequence[tuple[int, int]], stride: int | None) -> int:
+    """The largest sum of ``values`` over ``spans``; by strides where spans share a width."""
+    if stride is None:
+        return max(sum(values[a:b]) for a, b in spans)
+    strided = [values[offset::stride] for offset in range(stride)]
+    sums: Iterable[int] = strided[0]
+    for more in strided[1:]:
+        sums = map(add, sums, more)
+    return max(sums)
+
+
+# Half-even rounding to 6 decimals, as Decimal.quantize does (PostgreSQL's round(numeric) rounds
+# half away from zero): on an exact tie (7th decimal 5, nothing after) keep the even 6th decimal.
 def _half_even(value: str) -> str:
     return (
         f"CASE WHEN abs({value} - trunc({value}, 6)) = 0.0000005"
@@ -228,35 +335,34 @@ def _half_even(value: str) -> str:
     )
 
 
-_AGGREGATE_SQL = f"""
-WITH b AS (
-    SELECT * FROM unnest(
-        CAST(:slots AS timestamptz[]), CAST(:days AS date[]), CAST(:bins AS integer[]),
-        CAST(:s30 AS integer[]), CAST(:s60 AS integer[])
-    ) AS b(slot, day, bin, slot30, slot60)
-), raw AS (
-    SELECT i.meter_id, i.seconds, i.quality <> 'actual' AS estimated,
-           b.day, b.bin, b.slot30, b.slot60,
-           CAST(CAST(i.import_kwh AS text) AS numeric) AS vi,
-           CAST(CAST(i.export_kwh AS text) AS numeric) AS ve
-    FROM unnest(CAST(:meters AS text[])) AS m(id)
-    JOIN intervals i ON i.meter_id = m.id AND i.start >= :first AND i.start < :last
-    LEFT JOIN b ON b.slot = i.start
-), q AS MATERIALIZED (
-    SELECT meter_id, seconds, estimated, day, bin, slot30, slot60,
-           {_half_even("vi")} AS kwh, {_half_even("ve")} AS export
-    FROM raw
-)
-SELECT 0 AS part, meter_id, day, bin, sum(kwh), sum(export), count(*),
-       count(*) FILTER (WHERE estimated),
-       max(kwh * 3600 / seconds) FILTER (WHERE seconds <= 900)
-FROM q GROUP BY meter_id, day, bin
-UNION ALL
-SELECT 30, meter_id, NULL, NULL, max(s), NULL, NULL, NULL, NULL FROM (
-    SELECT meter_id, sum(kwh) AS s FROM q WHERE seconds <= 1800 GROUP BY meter_id, slot30
-) AS h GROUP BY meter_id
-UNION ALL
-SELECT 60, meter_id, NULL, NULL, max(s), NULL, NULL, NULL, NULL FROM (
-    SELECT meter_id, sum(kwh) AS s FROM q WHERE seconds <= 3600 GROUP BY meter_id, slot60
-) AS h GROUP BY meter_id
+def micro_kwh_sql(kwh: str) -> str:
+    """SQL: a float8 of kWh as whole micro-kWh, equal to Python's
+    ``Decimal(repr(kwh)).quantize(Decimal("0.000001")) * 10**6``; NULL beyond 2**52 micro-kWh
+    (4.5e9 kWh) or for a NaN, which sends the meter the pure way."""
+    y = f"({kwh} * CAST(1000000 AS float8))"
+    exact = f"CAST(CAST({kwh} AS text) AS numeric)"
+    return (
+        f"CASE WHEN NOT abs({y}) < 4503599627370496 THEN NULL"
+        # Scaled up, not down: PostgreSQL raises on a product that underflows to zero.
+        f" WHEN abs({y} - floor({y}) - 0.5) * 1e12 > abs({y}) THEN CAST(round({y}) AS bigint)"
+        f" ELSE CAST(({_half_even(exact)}) * 1000000 AS bigint) END"
+    )
+
+
+# Seconds from the period's first instant to the interval's start, rounded down: a start off
+# the slot grid (even by a fraction of a second before a slot) is no multiple of 900.
+_OFFSET = "CAST(floor(date_part('epoch', i.start) - :first_epoch) AS integer)"
+
+# Per meter: interval lengths, then starts and energies packed in the same (any) order, export
+# summed where there is some (and whether all of it could be), offsets of estimated intervals.
+_USAGE_SQL = f"""
+SELECT i.meter_id, min(i.seconds), max(i.seconds),
+       string_agg(int4send({_OFFSET}), ''::bytea),
+       string_agg(int8send({micro_kwh_sql("i.import_kwh")}), ''::bytea),
+       sum({micro_kwh_sql("i.export_kwh")}) FILTER (WHERE i.export_kwh <> 0),
+       bool_and({micro_kwh_sql("i.export_kwh")} IS NOT NULL) FILTER (WHERE i.export_kwh <> 0),
+       array_agg({_OFFSET}) FILTER (WHERE i.quality <> 'actual')
+FROM intervals i
+WHERE i.meter_id = ANY(CAST(:meters AS text[])) AND i.start >= :first AND i.start < :last
+GROUP BY i.meter_id
 """

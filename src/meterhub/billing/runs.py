@@ -14,8 +14,10 @@ in the run's result and in ``bill_runs.errors``: never billed at zero.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import defaultdict, deque
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -32,6 +34,7 @@ from meterhub.billing.swap_usage import usage_across_swaps
 from meterhub.billing.tariff import Tariff, TariffGap
 from meterhub.config import Settings
 from meterhub.store import billing_store as store
+from meterhub.store.db import is_postgres
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +116,13 @@ def run_bills(
     chunk_size: int = 500,
     due_days: int = DEFAULT_DUE_DAYS,
     now: datetime | None = None,
+    readers: int = 2,
 ) -> RunResult:
-    """Issue the bills of ``period`` for every active consumer with a meter and a tariff."""
+    """Issue the bills of ``period`` for every active consumer with a meter and a tariff.
+
+    On PostgreSQL, ``readers`` threads read and price the next chunks, each on a connection
+    of its own, while this one stores the current chunk: the database sums intervals on as many
+    cores. Chunks are still stored one by one, in consumer order."""
     start, end = period_dates(period, settings.bill_cycle_day)
     if end > today:
         raise PeriodNotOver(f"period {period} ends on {end - timedelta(days=1)}; today is {today}")
@@ -125,20 +133,20 @@ def run_bills(
         categories = store.tariff_categories(conn)
         store.start_run(conn, period, start, end, now)
     context = _Context(settings, today, utility, due_days, now, tariffs, categories, start, end)
-    after: str | None = None
+    readers = readers if is_postgres(engine) else 0
     try:
-        while True:
-            with engine.connect() as conn:
-                meters = store.billable_meters(conn, after=after, consumers=chunk_size)
-                if not meters:
-                    break
-                after = meters[-1].consumer_id
-                prepared = _prepare_chunk(conn, context, meters, result)
-            with engine.begin() as conn:
-                issued = _store_chunk(conn, context, prepared, result)
-                store.record_progress(conn, period, issued=len(issued))
-            result.issued += issued
-            log.info("bill run %s: %d bills issued up to consumer %s", period, len(issued), after)
+        with closing(_prepared_chunks(engine, context, period, chunk_size, readers)) as chunks:
+            for after, prepared, part in chunks:
+                with engine.begin() as conn:
+                    issued = _store_chunk(conn, context, prepared, part)
+                    store.record_progress(conn, period, issued=len(issued))
+                result.consumers += part.consumers
+                result.skipped += part.skipped
+                result.errors += part.errors
+                result.issued += issued
+                log.info(
+                    "bill run %s: %d bills issued up to consumer %s", period, len(issued), after
+                )
     except BaseException:
         with engine.begin() as conn:
             store.finish_run(
@@ -162,6 +170,48 @@ def run_bills(
             now=datetime.now(UTC),
         )
     return result
+
+
+def _prepared_chunks(
+    engine: Engine, ctx: _Context, period: str, chunk_size: int, readers: int
+) -> Generator[tuple[str, list[_Priced], RunResult], None, None]:
+    """Each chunk of consumers, priced: (last consumer id, priced bills, the chunk's counts and
+    errors), in consumer order. With ``readers``, up to ``readers + 1`` chunks are read ahead
+    on that many threads, so the threads stay busy while the caller stores a chunk."""
+
+    def prepare(meters: list[store.BillableMeter]) -> tuple[list[_Priced], RunResult]:
+        part = RunResult(period, ctx.start, ctx.end)
+        with engine.connect() as conn:
+            return _prepare_chunk(conn, ctx, meters, part), part
+
+    def pages() -> Iterator[list[store.BillableMeter]]:
+        after: str | None = None
+        while True:
+            with engine.connect() as conn:
+                meters = store.billable_meters(conn, after=after, consumers=chunk_size)
+            if not meters:
+                return
+            after = meters[-1].consumer_id
+            yield meters
+
+    if readers < 1:
+        for meters in pages():
+            yield (meters[-1].consumer_id, *prepare(meters))
+        return
+    pool = ThreadPoolExecutor(readers, thread_name_prefix="bill-run")
+    ahead: deque[tuple[str, Future[tuple[list[_Priced], RunResult]]]] = deque()
+    try:
+        source = pages()
+        for meters in source:
+            ahead.append((meters[-1].consumer_id, pool.submit(prepare, meters)))
+            if len(ahead) > readers:
+                after, future = ahead.popleft()
+                yield (after, *future.result())
+        while ahead:
+            after, future = ahead.popleft()
+            yield (after, *future.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True, slots=True)
