@@ -1,6 +1,7 @@
 """The bill run's fast usage (``SlotTable.usage``, fed what the PostgreSQL query packs) equals the
 pure ``usage_from_intervals`` for any 15- or 30-minute intervals on the slot grid: gaps, any
-order, estimates, ties at the 7th decimal, negative reads, a DST change, a +05:45 zone."""
+order, estimates, ties at the 7th decimal, negative reads, a DST change, a +05:45 zone, a
+half-hour clock shift."""
 
 from __future__ import annotations
 
@@ -14,15 +15,34 @@ from hypothesis import strategies as st
 
 from meterhub.billing.determinants import KWH_QUANTUM, period_bounds_utc
 from meterhub.billing.run_usage import SLOT_SECONDS, SlotTable, usage_from_intervals
-from meterhub.billing.tariff import Tariff, load_tariff
+from meterhub.billing.tariff import Tariff, load_tariff, parse_tariff
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
 
 TARIFFS = Path(__file__).resolve().parents[2] / "examples" / "tariffs"
 PGE = load_tariff(TARIFFS / "pge-e-tou-c.yaml")
 NEA = load_tariff(TARIFFS / "nea-domestic.yaml")
+# Lord Howe Island moves its clocks by half an hour: on 6 April 2025 local 01:30-02:00 comes
+# twice, so one local hour holds six slots and the windows are not regular pairs.
+LORD_HOWE = parse_tariff(
+    {
+        "schema": "meterhub.tariff/v1",
+        "id": "lhi",
+        "name": "flat",
+        "currency": "AUD",
+        "timezone": "Australia/Lord_Howe",
+        "source": {"utility": "t", "document": "t", "date": "2024-01-01"},
+        "versions": [
+            {"effective_from": "2020-01-01", "energy": [{"name": "e", "kind": "flat", "rate": "1"}]}
+        ],
+    }
+)
 # Los Angeles springs forward on 9 March 2025: that day has 92 slots.
-PERIODS = [(PGE, date(2025, 3, 8), date(2025, 3, 11)), (NEA, date(2025, 6, 1), date(2025, 6, 3))]
+PERIODS = [
+    (PGE, date(2025, 3, 8), date(2025, 3, 11)),
+    (NEA, date(2025, 6, 1), date(2025, 6, 3)),
+    (LORD_HOWE, date(2025, 4, 5), date(2025, 4, 8)),
+]
 
 TIES = [0.1234565, 0.1234575, 0.0000005, 0.0000015, 2.5e-06, 1e-07, 0.3, 1234.5678905]
 readings = st.one_of(
@@ -134,3 +154,8 @@ def test_slots_cover_the_period_in_local_days() -> None:
     assert table.size == 3 * 96 - 4  # the spring-forward day is 23 hours
     assert table.days[0] == start and table.days[-1] == end - timedelta(days=1)
     assert table.first == datetime(2025, 3, 8, 8, tzinfo=UTC)
+
+
+def test_half_hour_clock_shifts_are_summed_window_by_window() -> None:
+    assert SlotTable(*PERIODS[0]).paired and SlotTable(*PERIODS[1]).paired
+    assert not SlotTable(*PERIODS[2]).paired
