@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import typer
+from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
 from meterhub.config import get_settings
 from meterhub.devices import command, credentials, mosquitto
+from meterhub.store import schema
 from meterhub.store.db import make_engine
 from meterhub.store.migrate import upgrade
 
@@ -117,3 +120,27 @@ def test_broker_mosquitto_config_prints_verifiable_service_passwords(
         match = re.search(rf"{name}: (\S+)", result.output)
         assert match, result.output
         assert credentials.verify(match.group(1), entries[name])
+
+
+def test_meter_add_with_installed_at_records_the_move_in(app: typer.Typer) -> None:
+    engine = make_engine(get_settings().database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(schema.consumers).values(id="C-9", name="Sita", created_at=datetime.now(UTC))
+        )
+    result = runner.invoke(
+        app,
+        ["meter", "add", "MTR-9", "--consumer", "C-9", "--installed-at", "2026-02-15T10:30+05:45"],
+    )
+    assert result.exit_code == 0, result.output
+    with engine.connect() as conn:
+        row = conn.execute(select(schema.meter_installations)).one()
+    assert (row.consumer_id, row.meter_id) == ("C-9", "MTR-9")
+    assert row.installed_at == datetime(2026, 2, 15, 4, 45, tzinfo=UTC)
+    assert row.removed_at is None
+
+
+def test_meter_add_installed_at_without_a_consumer_is_refused(app: typer.Typer) -> None:
+    result = runner.invoke(app, ["meter", "add", "MTR-10", "--installed-at", "2026-02-15"])
+    assert result.exit_code != 0
+    assert "needs the consumer" in result.output

@@ -102,6 +102,7 @@ def daily_pass(
                     "period": result.period,
                     "issued": len(result.issued),
                     "skipped": result.skipped,
+                    "not_served": result.not_served,
                     "errors": len(result.errors),
                 }
             )

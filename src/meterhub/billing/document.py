@@ -87,6 +87,14 @@ def usage_chart_svg(bars: Sequence[DailyBar], *, width: int = 640, height: int =
     return "".join(parts)
 
 
+def service_note(service: Mapping[str, Any] | None) -> str:
+    """Why a bill covers fewer days than its cycle (a move-in, a conversion to prepaid)."""
+    if not service or service["days"] == service["cycle_days"]:
+        return ""
+    why = "; ".join(service["notes"])
+    return f"Billed for {service['days']} of the {service['cycle_days']} days of the cycle ({why})."
+
+
 def meter_span(meter: Mapping[str, Any]) -> str:
     """One meter of a bill whose meter was replaced: what it served and measured."""
     text = f"Meter {meter['id']} from {meter['from']} to {meter['to']}: {meter['import_kwh']} kWh"
@@ -119,6 +127,7 @@ def _number(value: Decimal) -> str:
 def render_html(stored: StoredBill, *, instructions: str | None = None) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2"]))
     env.filters["meter_span"] = meter_span
+    env.filters["service_note"] = service_note
     document = stored.bill["document"]
     return env.get_template("bill.html.j2").render(
         bill=stored.bill,
@@ -164,8 +173,11 @@ def render_pdf(stored: StoredBill, *, instructions: str | None = None) -> bytes:
         details.append(f"supply {meter['amperes']} A")
     details.append(f"imported {document['import_kwh']} kWh")
     text(", ".join(details))
-    for replaced in document.get("meters") or []:
-        text(meter_span(replaced))
+    if note := service_note(document.get("service")):
+        text(note)
+    if len(document.get("meters") or []) > 1:
+        for replaced in document["meters"]:
+            text(meter_span(replaced))
     if bill["estimated_intervals"]:
         pdf.set_text_color(138, 75, 0)  # the HTML's warning colour
         text(

@@ -47,6 +47,7 @@ def run_command(
         "consumers": result.consumers,
         "issued": len(result.issued),
         "skipped": result.skipped,
+        "not_served": result.not_served,
         "errors": [error.as_dict() for error in result.errors],
     }
     typer.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2))

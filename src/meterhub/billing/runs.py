@@ -30,6 +30,7 @@ from meterhub.billing.determinants import period_bounds_utc
 from meterhub.billing.numbering import allocate_numbers, lock_counter
 from meterhub.billing.quote import bill_document
 from meterhub.billing.run_usage import PeriodUsage, usage_by_meter
+from meterhub.billing.service_span import ServiceSpan
 from meterhub.billing.swap_usage import usage_across_swaps
 from meterhub.billing.tariff import Tariff, TariffGap
 from meterhub.config import Settings
@@ -65,6 +66,7 @@ class RunResult:
     issued: list[str] = field(default_factory=list)  # bill numbers issued by this run
     skipped: int = 0  # already billed before this run
     errors: list[RunError] = field(default_factory=list)
+    not_served: int = 0  # no postpaid supply in the period: prepaid, or supplied only after it
 
 
 # ----------------------------------------------------------------------------- periods
@@ -142,6 +144,7 @@ def run_bills(
                     store.record_progress(conn, period, issued=len(issued))
                 result.consumers += part.consumers
                 result.skipped += part.skipped
+                result.not_served += part.not_served
                 result.errors += part.errors
                 result.issued += issued
                 log.info(
@@ -279,13 +282,20 @@ def _prepare_chunk(
         tariff = ctx.tariffs[tariff_id]
         usage = usage_by_meter(conn, tariff, [m.meter_id for m, _ in members], ctx.start, ctx.end)
         comparisons = _comparisons(conn, tariff, [m.meter_id for m, _ in members], ctx)
-        # Consumers whose meter was replaced in the period: both meters' energy, billed once.
+        # Consumers whose meter was replaced, who moved in or who went prepaid in the period:
+        # billed once, for the days and on the meters that served them.
         current = [(m.consumer_id, m.meter_id) for m, _ in members]
-        swapped, overlapping = usage_across_swaps(conn, tariff, current, ctx.start, ctx.end)
+        prepaid = store.prepaid_openings(conn, [consumer for consumer, _ in current])
+        swapped, overlapping, unserved = usage_across_swaps(
+            conn, tariff, current, ctx.start, ctx.end, prepaid_from=prepaid
+        )
         for meter, amperes in members:
             if meter.consumer_id in overlapping:
                 message = overlapping[meter.consumer_id]
                 result.errors.append(RunError(meter.consumer_id, "several_meters", message))
+                continue
+            if meter.consumer_id in unserved:
+                result.not_served += 1
                 continue
             swap = swapped.get(meter.consumer_id)
             meter_usage = swap.usage if swap else usage.get(meter.meter_id)
@@ -294,7 +304,9 @@ def _prepare_chunk(
                 result.errors.append(priced)
             else:
                 if swap:
-                    priced.bill.values["document"]["meters"] = swap.meters
+                    document = priced.bill.values["document"]
+                    document["meters"] = swap.meters
+                    document["service"] = _service_entry(ctx, tariff, swap.service)
                 prices.append(priced)
     return prices
 
@@ -312,7 +324,10 @@ def _price(
     load = None if meter.sanctioned_load_kw is None else Decimal(str(meter.sanctioned_load_kw))
     connection = Connection(sanctioned_load_kw=load, amperes=amperes)
     try:
-        bill = calculate_bill(usage.determinants, tariff, connection)
+        # A move-in or a conversion to prepaid bills fewer days: monthly charges and slabs
+        # are scaled by those days over the cycle's.
+        cycle_days = (ctx.end - ctx.start).days
+        bill = calculate_bill(usage.determinants, tariff, connection, cycle_days=cycle_days)
     except (TariffGap, ValueError) as exc:
         # A missing price is an error the operator sees, never a zero on a bill.
         return RunError(meter.consumer_id, "cannot_price", str(exc))
@@ -359,6 +374,27 @@ def _price(
         for line in bill.lines
     ]
     return _Priced(meter.consumer_id, store.NewBill(values, lines))
+
+
+def _service_entry(ctx: _Context, tariff: Tariff, service: ServiceSpan) -> dict[str, Any]:
+    """The days this bill covers, and why they are fewer than the period's."""
+    first, last = period_bounds_utc(ctx.start, ctx.end, tariff.zone)
+    notes = []
+    if service.first > first:
+        notes.append(f"supply from {_local(service.first, tariff)}")
+    if service.last < last:
+        notes.append(f"prepaid from {_local(service.last, tariff)}")
+    return {
+        "from": service.start.isoformat(),
+        "to": (service.end - timedelta(days=1)).isoformat(),
+        "days": (service.end - service.start).days,
+        "cycle_days": (ctx.end - ctx.start).days,
+        "notes": notes,
+    }
+
+
+def _local(at: datetime, tariff: Tariff) -> str:
+    return at.astimezone(tariff.zone).strftime("%Y-%m-%d %H:%M")
 
 
 def _document(

@@ -1,4 +1,5 @@
-"""A bill run's usage for consumers whose meter was replaced inside the period.
+"""A bill run's usage for consumers whose meter was replaced inside the period, whose supply
+began inside it, or who went prepaid inside it.
 
 Most consumers had one meter all period and take the fast path (``run_usage.usage_by_meter``).
 For the few whose installation history has more than that, this reads each meter's intervals
@@ -9,7 +10,7 @@ combined intervals.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -27,6 +28,7 @@ from meterhub.billing.meter_spans import (
     spans_in_period,
 )
 from meterhub.billing.run_usage import PeriodUsage, usage_from_intervals
+from meterhub.billing.service_span import ServiceSpan, service_span
 from meterhub.billing.tariff import Tariff
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
@@ -43,6 +45,7 @@ class SwapUsage:
     usage: PeriodUsage | None  # None: no intervals from any of the meters
     spans: list[Span]
     meters: list[dict[str, Any]]  # for the bill document, one entry per span
+    service: ServiceSpan  # the days billed: fewer than the period's after a move-in
 
 
 def usage_across_swaps(
@@ -51,23 +54,41 @@ def usage_across_swaps(
     current: Sequence[tuple[str, str]],
     start: date,
     end: date,
-) -> tuple[dict[str, SwapUsage], dict[str, str]]:
-    """For each (consumer id, active meter id) in ``current`` whose period was served by more
-    than that meter (or by it for part of the period only): its usage and spans, by consumer.
-    Second, by consumer, why a consumer's history cannot be billed (two meters at once)."""
+    *,
+    prepaid_from: Mapping[str, datetime] | None = None,
+) -> tuple[dict[str, SwapUsage], dict[str, str], set[str]]:
+    """For each (consumer id, active meter id) in ``current`` whose period was not simply
+    served by that meter throughout: its usage and spans, by consumer. That is a meter replaced
+    inside the period, a supply that began inside it (move-in), or a consumer who went prepaid
+    inside it (``prepaid_from``: postpaid service ends then). Second, by consumer, why a
+    consumer's history cannot be billed (two meters at once). Third, the consumers with no
+    postpaid service in the period at all (supplied only after it, or prepaid all of it)."""
     first, last = period_bounds_utc(start, end, tariff.zone)
+    prepaid_from = prepaid_from or {}
     history = meter_store.installations(conn, [consumer for consumer, _ in current], first, last)
     found: dict[str, SwapUsage] = {}
     refused: dict[str, str] = {}
+    unserved: set[str] = set()
     for consumer_id, meter_id in current:
-        if consumer_id not in history:
+        if consumer_id not in history and consumer_id not in prepaid_from:
             continue
         try:
-            spans = spans_in_period(history[consumer_id], meter_id, first, last)
+            spans = spans_in_period(history.get(consumer_id, ()), meter_id, first, last)
         except OverlappingMeters as exc:
             refused[consumer_id] = str(exc)
             continue
-        if is_whole_period(spans, first, last) and spans[0].meter_id == meter_id:
+        service = service_span(
+            start,
+            end,
+            tariff.zone,
+            supplied_from=spans[0].start if spans else None,
+            prepaid_from=prepaid_from.get(consumer_id),
+        )
+        if service is None or not spans:
+            unserved.add(consumer_id)
+            continue
+        spans = [_clip(span, service.last) for span in spans if span.start < service.last]
+        if service.whole and is_whole_period(spans, first, last) and spans[0].meter_id == meter_id:
             continue
         intervals: dict[str, list[Interval]] = {}
         for span in spans:  # a meter may come back after a while: one list per meter
@@ -78,11 +99,18 @@ def usage_across_swaps(
             known.update((i.start, i) for i in read)
             intervals[span.meter_id] = sorted(known.values(), key=lambda i: i.start)
         chosen = intervals_in_spans(intervals, spans)
-        usage = usage_from_intervals(chosen, tariff, start, end) if chosen else None
+        usage = usage_from_intervals(chosen, tariff, service.start, service.end) if chosen else None
         found[consumer_id] = SwapUsage(
-            usage, spans, [_meter_entry(span, intervals, tariff.zone) for span in spans]
+            usage,
+            spans,
+            [_meter_entry(span, intervals, tariff.zone) for span in spans],
+            service,
         )
-    return found, refused
+    return found, refused, unserved
+
+
+def _clip(span: Span, last: datetime) -> Span:
+    return span if span.end <= last else Span(span.installation, span.start, last)
 
 
 def _meter_entry(

@@ -71,10 +71,19 @@ def meter_add(
     model: Annotated[str | None, typer.Option("--model")] = None,
     firmware: Annotated[str | None, typer.Option("--firmware")] = None,
     role: Annotated[str, typer.Option("--role")] = "consumer",
+    installed_at: Annotated[
+        str | None,
+        typer.Option(
+            "--installed-at",
+            help="with --consumer: when the supply began (a move-in), ISO 8601; without an "
+            "offset, in METERHUB_TIMEZONE. The first bill covers the days from then.",
+        ),
+    ] = None,
     broker_pid_file: PidFileOption = None,
 ) -> None:
     """Register a meter and create its MQTT credential (printed once)."""
     settings = get_settings()
+    since = None if installed_at is None else _instant(installed_at, "--installed-at", settings)
     try:
         secret = registry.add_meter(
             make_engine(settings.database_url),
@@ -88,6 +97,7 @@ def meter_add(
             model=model,
             firmware=firmware,
             role=role,
+            installed_at=since,
         )
     except (registry.RegistryError, mosquitto.InvalidMeterIdError) as exc:
         raise _fail(str(exc)) from exc
@@ -96,6 +106,14 @@ def meter_add(
     typer.echo(f"MQTT password: {secret}")
     typer.echo(f"WARNING: {SHOWN_ONCE}")
     _sync_broker(settings, broker_pid_file)
+
+
+def _instant(text: str, option: str, settings: Settings) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise _fail(f"{option} {text!r} is not an ISO 8601 date and time") from exc
+    return when if when.tzinfo is not None else when.replace(tzinfo=settings.zone)
 
 
 @meter_app.command("replace")
@@ -121,12 +139,7 @@ def meter_replace(
     """Record a meter replacement: the consumer's next bill counts the old meter up to AT and
     the new one after it."""
     settings = get_settings()
-    try:
-        when = datetime.fromisoformat(at)
-    except ValueError as exc:
-        raise _fail(f"--at {at!r} is not an ISO 8601 date and time") from exc
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=settings.zone)
+    when = _instant(at, "--at", settings)
     try:
         done = registry.replace_meter(
             make_engine(settings.database_url),

@@ -67,8 +67,13 @@ def add_meter(
     model: str | None = None,
     firmware: str | None = None,
     role: str = "consumer",
+    installed_at: datetime | None = None,
 ) -> str:
-    """Register a meter with a new credential; return the plaintext secret (shown once)."""
+    """Register a meter with a new credential; return the plaintext secret (shown once).
+
+    ``installed_at`` (with ``consumer_id``) records when the meter began to supply the
+    consumer: a move-in, whose first bill covers the days from then. Without it the meter
+    counts as having served the consumer all along."""
     mosquitto.validate_meter_id(meter_id)
     if role not in METER_ROLES:
         raise RegistryError(f"unknown role {role!r}: one of {', '.join(METER_ROLES)}")
@@ -76,6 +81,10 @@ def add_meter(
         raise RegistryError(f"phase must be 1 or 3, got {phase}")
     if sanctioned_load_kw is not None and sanctioned_load_kw <= 0:
         raise RegistryError(f"sanctioned load must be positive, got {sanctioned_load_kw} kW")
+    if installed_at is not None and consumer_id is None:
+        raise RegistryError("an installation time needs the consumer the meter supplies")
+    if installed_at is not None and installed_at.tzinfo is None:
+        raise RegistryError("the installation time needs a time zone")
     secret = credentials.generate_secret()
     with engine.begin() as connection:
         if connection.execute(select(meters.c.id).where(meters.c.id == meter_id)).first():
@@ -101,6 +110,14 @@ def add_meter(
                 created_at=datetime.now(UTC),
             )
         )
+        if installed_at is not None and consumer_id is not None:
+            meter_store.record_installation(
+                connection,
+                consumer_id=consumer_id,
+                meter_id=meter_id,
+                at=installed_at,
+                now=datetime.now(UTC),
+            )
     return secret
 
 

@@ -25,6 +25,7 @@ from meterhub.store.schema_billing import (
     tariff_assignments,
     tariffs,
 )
+from meterhub.store.schema_delivery import prepaid_accounts
 
 ADJUSTMENT_KINDS = ("adjustment", "credit_note")
 
@@ -115,6 +116,15 @@ class BillableMeter:
     tariff_category: str | None
     meter_id: str
     sanctioned_load_kw: float | None
+
+
+def prepaid_openings(conn: Connection, consumer_ids: Sequence[str]) -> dict[str, datetime]:
+    """When each of these consumers went prepaid: postpaid bills stop at that instant."""
+    t = prepaid_accounts
+    rows = conn.execute(
+        select(t.c.consumer_id, t.c.opened_at).where(t.c.consumer_id.in_(list(consumer_ids)))
+    )
+    return {row.consumer_id: row.opened_at for row in rows}
 
 
 def billable_meters(conn: Connection, *, after: str | None, consumers: int) -> list[BillableMeter]:

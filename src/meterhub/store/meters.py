@@ -88,12 +88,15 @@ def mark_stale_meters_offline(engine: Engine, after: timedelta) -> list[str]:
 def installations(
     conn: Connection, consumer_ids: Sequence[str], first: datetime, last: datetime
 ) -> dict[str, list[Installation]]:
-    """Each consumer's installation rows that reach into ``[first, last)``, oldest first."""
+    """Each consumer's installation rows that have not ended before ``first``, oldest first.
+
+    Rows that begin at or after ``last`` are kept: a meter installed after the period says
+    the consumer was not supplied by it then (a move-in after the period is not billed for
+    it), which a missing row would not."""
     t = schema.meter_installations
     rows = conn.execute(
         select(t)
         .where(t.c.consumer_id.in_(list(consumer_ids)))
-        .where(or_(t.c.installed_at.is_(None), t.c.installed_at < last))
         .where(or_(t.c.removed_at.is_(None), t.c.removed_at > first))
         .order_by(t.c.consumer_id, t.c.id)
     ).all()
@@ -117,6 +120,17 @@ def open_installation(conn: Connection, meter_id: str) -> Row[Any] | None:
     return conn.execute(
         select(t).where(t.c.meter_id == meter_id, t.c.removed_at.is_(None)).order_by(t.c.id)
     ).first()
+
+
+def record_installation(
+    conn: Connection, *, consumer_id: str, meter_id: str, at: datetime, now: datetime
+) -> None:
+    """``meter_id`` supplies ``consumer_id`` from ``at`` (a new connection or a move-in)."""
+    conn.execute(
+        insert(schema.meter_installations).values(
+            consumer_id=consumer_id, meter_id=meter_id, installed_at=at, created_at=now
+        )
+    )
 
 
 def record_swap(

@@ -1,0 +1,134 @@
+"""Bill runs for consumers served for part of a period: a move-in (the first meter installed
+inside the period) and a conversion to prepaid inside it are billed for the days served, with
+monthly charges and slabs scaled by those days over the cycle's; a consumer prepaid all period,
+or supplied only after it, gets no postpaid bill and is not an error."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from billing_support import NOW, add_consumer, add_intervals, add_tariff
+from pypdf import PdfReader
+from sqlalchemy import Engine
+
+from meterhub.billing.document import render_html, render_pdf
+from meterhub.billing.prepaid import open_account
+from meterhub.billing.runs import RunResult, run_bills
+from meterhub.config import Settings
+from meterhub.devices import registry
+from meterhub.store import billing_store, schema
+from meterhub.store.billing_store import StoredBill
+
+pytestmark = pytest.mark.integration
+
+KTM = ZoneInfo("Asia/Kathmandu")
+SETTINGS = Settings(timezone="Asia/Kathmandu", bill_cycle_day=1)
+FEB = datetime(2026, 2, 1, tzinfo=KTM).astimezone(UTC)
+MID = datetime(2026, 2, 15, tzinfo=KTM).astimezone(UTC)  # 14 of February's 28 days before it
+MAR = datetime(2026, 3, 1, tzinfo=KTM).astimezone(UTC)
+
+
+def run(engine: Engine) -> RunResult:
+    return run_bills(engine, "2026-02", settings=SETTINGS, today=date(2026, 3, 1), now=NOW)
+
+
+def bill_of(engine: Engine, consumer_id: str) -> StoredBill:
+    with engine.connect() as conn:
+        numbers = [
+            n for c, n in billing_store.bills_of_period(conn, date(2026, 2, 1)) if c == consumer_id
+        ]
+        (number,) = numbers
+        stored = billing_store.load_bill(conn, number)
+    assert stored is not None
+    return stored
+
+
+def quantities(stored: StoredBill) -> list[tuple[str, Decimal]]:
+    return [(line["code"], Decimal(str(line["quantity"]))) for line in stored.lines]
+
+
+def test_a_move_in_is_billed_from_the_day_the_supply_began(any_engine: Engine) -> None:
+    tariff_id = add_tariff(any_engine, "nea-domestic")
+    add_intervals(any_engine, add_consumer(any_engine, "a", tariff_id=tariff_id), FEB, MAR, 0.2)
+    meter = add_consumer(any_engine, "n", tariff_id=tariff_id)
+    with any_engine.begin() as conn:
+        conn.execute(
+            schema.meter_installations.insert().values(
+                consumer_id="n", meter_id=meter, installed_at=MID, created_at=NOW
+            )
+        )
+    add_intervals(any_engine, meter, FEB, MID, 9.0)  # bench testing before the move-in
+    add_intervals(any_engine, meter, MID, MAR, 0.2)
+
+    result = run(any_engine)
+    assert result.errors == [] and len(result.issued) == 2
+    whole, moved_in = bill_of(any_engine, "a"), bill_of(any_engine, "n")
+    # 14 days x 96 x 0.2 = 268.8 kWh over 14/28 of the cycle: every slab and the monthly
+    # minimum charge scaled by one half, so every line's quantity is half the whole month's.
+    assert Decimal(moved_in.bill["import_kwh"]) == Decimal("268.8")
+    assert quantities(moved_in) == [(code, q / 2) for code, q in quantities(whole)]
+    service = moved_in.bill["document"]["service"]
+    assert (service["from"], service["to"], service["days"]) == ("2026-02-15", "2026-02-28", 14)
+    assert service["notes"] == ["supply from 2026-02-15 00:00"]
+
+
+def test_the_bill_document_says_why_it_covers_fewer_days(any_engine: Engine) -> None:
+    tariff_id = add_tariff(any_engine, "nea-domestic")
+    meter = add_consumer(any_engine, "p", tariff_id=tariff_id)
+    add_intervals(any_engine, meter, FEB, MAR, 0.2)
+    with any_engine.begin() as conn:
+        open_account(conn, "p", meter, tariff_id, MID)
+    run(any_engine)
+    stored = bill_of(any_engine, "p")
+    note = "Billed for 14 of the 28 days of the cycle (prepaid from 2026-02-15 00:00)."
+    pdf = PdfReader(io.BytesIO(render_pdf(stored)))
+    assert note in render_html(stored)
+    assert note in " ".join(" ".join(page.extract_text() for page in pdf.pages).split())
+    assert "Meter replaced" not in render_html(stored)  # one meter: no replacement list
+
+
+def test_going_prepaid_mid_period_ends_the_postpaid_bill_then(any_engine: Engine) -> None:
+    tariff_id = add_tariff(any_engine, "nea-domestic")
+    add_intervals(any_engine, add_consumer(any_engine, "a", tariff_id=tariff_id), FEB, MAR, 0.2)
+    meter = add_consumer(any_engine, "p", tariff_id=tariff_id)
+    add_intervals(any_engine, meter, FEB, MAR, 0.2)
+    with any_engine.begin() as conn:
+        open_account(conn, "p", meter, tariff_id, MID)
+
+    result = run(any_engine)
+    assert result.errors == [] and len(result.issued) == 2
+    prepaid = bill_of(any_engine, "p")
+    # The prepaid account pays from 15 February: the postpaid bill is 1-14 February.
+    assert Decimal(prepaid.bill["import_kwh"]) == Decimal("268.8")
+    assert quantities(prepaid) == [(c, q / 2) for c, q in quantities(bill_of(any_engine, "a"))]
+    assert prepaid.bill["document"]["service"]["to"] == "2026-02-14"
+    assert prepaid.bill["document"]["service"]["notes"] == ["prepaid from 2026-02-15 00:00"]
+
+
+def test_a_consumer_prepaid_all_period_gets_no_postpaid_bill(any_engine: Engine) -> None:
+    tariff_id = add_tariff(any_engine, "nea-domestic")
+    meter = add_consumer(any_engine, "q", tariff_id=tariff_id)
+    add_intervals(any_engine, meter, FEB, MAR, 0.2)
+    with any_engine.begin() as conn:
+        open_account(conn, "q", meter, tariff_id, datetime(2025, 12, 20, tzinfo=UTC))
+
+    result = run(any_engine)
+    assert (result.issued, result.errors, result.not_served) == ([], [], 1)
+
+
+def test_a_supply_that_began_after_the_period_is_not_billed_for_it(any_engine: Engine) -> None:
+    tariff_id = add_tariff(any_engine, "nea-domestic")
+    with any_engine.begin() as conn:
+        conn.execute(schema.consumers.insert().values(id="r", name="R", created_at=NOW))
+        billing_store.assign_tariff(conn, "r", tariff_id, date(2020, 1, 1), amperes=15)
+    registry.add_meter(
+        any_engine, "m-r", consumer_id="r", installed_at=datetime(2026, 3, 5, tzinfo=UTC)
+    )
+    add_intervals(any_engine, "m-r", datetime(2026, 3, 5, tzinfo=UTC), NOW, 0.2)
+
+    result = run(any_engine)
+    assert (result.issued, result.errors, result.not_served) == ([], [], 1)
