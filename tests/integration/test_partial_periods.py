@@ -1,24 +1,27 @@
 """Bill runs for consumers served for part of a period: a move-in (the first meter installed
 inside the period) and a conversion to prepaid inside it are billed for the days served, with
 monthly charges and slabs scaled by those days over the cycle's; a consumer prepaid all period,
-or supplied only after it, gets no postpaid bill and is not an error."""
+or supplied only after it, gets no postpaid bill and is not an error. A move-out issues the
+final bill up to the move-out at once and closes the account."""
 
 from __future__ import annotations
 
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 from billing_support import NOW, add_consumer, add_intervals, add_tariff
 from pypdf import PdfReader
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from typer.testing import CliRunner
 
 from meterhub.billing.document import render_html, render_pdf
 from meterhub.billing.prepaid import open_account
-from meterhub.billing.runs import RunResult, run_bills
-from meterhub.config import Settings
+from meterhub.billing.runs import FinalBillRefused, RunResult, issue_final_bill, run_bills
+from meterhub.cli import app
+from meterhub.config import Settings, get_settings
 from meterhub.devices import registry
 from meterhub.store import billing_store, schema
 from meterhub.store.billing_store import StoredBill
@@ -132,3 +135,87 @@ def test_a_supply_that_began_after_the_period_is_not_billed_for_it(any_engine: E
 
     result = run(any_engine)
     assert (result.issued, result.errors, result.not_served) == ([], [], 1)
+
+
+# ----------------------------------------------------------------------------- move-out
+
+
+def test_a_move_out_issues_the_final_bill_up_to_then_and_closes_the_account(
+    any_engine: Engine,
+) -> None:
+    tariff_id = add_tariff(any_engine, "nea-domestic")
+    add_intervals(any_engine, add_consumer(any_engine, "a", tariff_id=tariff_id), FEB, MAR, 0.2)
+    meter = add_consumer(any_engine, "m", tariff_id=tariff_id)
+    add_intervals(any_engine, meter, FEB, MID, 0.2)
+    add_intervals(any_engine, meter, MID, MAR, 3.0)  # the next occupant's: not this bill's
+
+    number = issue_final_bill(any_engine, "m", MID, settings=SETTINGS, now=NOW)
+
+    final = bill_of(any_engine, "m")
+    assert final.bill["number"] == number
+    assert Decimal(final.bill["import_kwh"]) == Decimal("268.8")  # 1-14 February
+    run(any_engine)  # February's run bills "a" and finds "m" billed and closed
+    assert quantities(final) == [(c, q / 2) for c, q in quantities(bill_of(any_engine, "a"))]
+    assert final.bill["document"]["final"] is True
+    assert final.bill["document"]["service"]["notes"] == ["moved out 2026-02-15 00:00"]
+    with any_engine.connect() as conn:
+        status = conn.execute(
+            select(schema.consumers.c.status).where(schema.consumers.c.id == "m")
+        ).scalar_one()
+        meter_status = conn.execute(
+            select(schema.meters.c.status).where(schema.meters.c.id == meter)
+        ).scalar_one()
+        removed = conn.execute(select(schema.meter_installations.c.removed_at)).scalar_one()
+    assert (status, meter_status, removed) == ("closed", "inactive", MID)
+
+
+def test_the_periods_run_does_not_bill_a_moved_out_consumer_again(any_engine: Engine) -> None:
+    tariff_id = add_tariff(any_engine, "nea-domestic")
+    add_intervals(any_engine, add_consumer(any_engine, "m", tariff_id=tariff_id), FEB, MAR, 0.2)
+    issue_final_bill(any_engine, "m", MID, settings=SETTINGS, now=NOW)
+    result = run(any_engine)
+    assert (result.issued, result.errors) == ([], [])
+    with any_engine.connect() as conn:
+        assert len(billing_store.bills_of_period(conn, date(2026, 2, 1))) == 1
+
+
+def test_a_final_bill_is_refused_for_a_future_move_out_or_a_closed_account(
+    any_engine: Engine,
+) -> None:
+    tariff_id = add_tariff(any_engine, "nea-domestic")
+    add_intervals(any_engine, add_consumer(any_engine, "m", tariff_id=tariff_id), FEB, MAR, 0.2)
+    with pytest.raises(FinalBillRefused, match="in the future"):
+        issue_final_bill(any_engine, "m", NOW + timedelta(days=1), settings=SETTINGS, now=NOW)
+    issue_final_bill(any_engine, "m", MID, settings=SETTINGS, now=NOW)
+    with pytest.raises(FinalBillRefused, match="no active meter"):
+        issue_final_bill(any_engine, "m", MID, settings=SETTINGS, now=NOW)
+
+
+def test_a_final_bill_without_reads_is_refused_and_changes_nothing(any_engine: Engine) -> None:
+    tariff_id = add_tariff(any_engine, "nea-domestic")
+    add_consumer(any_engine, "m", tariff_id=tariff_id)
+    with pytest.raises(FinalBillRefused, match="no_reads"):
+        issue_final_bill(any_engine, "m", MID, settings=SETTINGS, now=NOW)
+    with any_engine.connect() as conn:
+        status = conn.execute(select(schema.consumers.c.status)).scalar_one()
+    assert status == "active"
+
+
+def test_bill_final_command_issues_the_bill_and_reports_refusals(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tariff_id = add_tariff(sqlite_engine, "nea-domestic")
+    add_intervals(sqlite_engine, add_consumer(sqlite_engine, "m", tariff_id=tariff_id), FEB, MAR)
+    monkeypatch.setenv("METERHUB_DATABASE_URL", str(sqlite_engine.url))
+    monkeypatch.setenv("METERHUB_TIMEZONE", "Asia/Kathmandu")
+    get_settings.cache_clear()
+    try:
+        done = CliRunner().invoke(app, ["bill", "final", "m", "--at", "2026-02-15T00:00"])
+        again = CliRunner().invoke(app, ["bill", "final", "m", "--at", "2026-02-15T00:00"])
+    finally:
+        get_settings.cache_clear()
+    assert done.exit_code == 0, done.output
+    assert "final bill MH-2026-000001 issued; consumer m closed from 2026-02-15T00:00:00+05:45" in (
+        done.output
+    )
+    assert again.exit_code == 2 and "no active meter" in again.output

@@ -1,5 +1,5 @@
-"""`meterhub bill run | schedule | daily | show | load-tariff`: bill runs, the daily job and bill
-documents."""
+"""`meterhub bill run | schedule | daily | show | final | load-tariff`: bill runs, the daily job,
+bill documents and the final bill at a move-out."""
 
 from __future__ import annotations
 
@@ -156,9 +156,42 @@ def load_tariff_command(
     typer.echo(f"tariff {tariff.id} stored ({len(tariff.versions)} versions)")
 
 
+def final_command(
+    consumer: Annotated[str, typer.Argument(help="the consumer moving out")],
+    at: Annotated[
+        str,
+        typer.Option(
+            "--at", help="when the supply ended, ISO 8601; without an offset, in METERHUB_TIMEZONE"
+        ),
+    ],
+    utility: Annotated[str, typer.Option(help="bill number prefix")] = "MH",
+) -> None:
+    """Move-out: issue the consumer's final bill for the current period up to AT, close the
+    account and its meter (in one transaction); print the bill number."""
+    from meterhub.billing.runs import FinalBillRefused, issue_final_bill
+
+    settings = get_settings()
+    try:
+        when = datetime.fromisoformat(at)
+    except ValueError:
+        typer.echo(f"error: --at {at!r} is not an ISO 8601 date and time", err=True)
+        raise typer.Exit(2) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=settings.zone)
+    try:
+        number = issue_final_bill(
+            make_engine(settings.database_url), consumer, when, settings=settings, utility=utility
+        )
+    except FinalBillRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"final bill {number} issued; consumer {consumer} closed from {when.isoformat()}")
+
+
 def register(bill_app: typer.Typer) -> None:
     bill_app.command("run")(run_command)
     bill_app.command("schedule")(schedule_command)
     bill_app.command("daily")(daily_command)
     bill_app.command("show")(show_command)
+    bill_app.command("final")(final_command)
     bill_app.command("load-tariff")(load_tariff_command)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict, deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -175,6 +175,77 @@ def run_bills(
     return result
 
 
+# ----------------------------------------------------------------------------- move-out
+
+
+class FinalBillRefused(ValueError):
+    """A final bill that cannot be issued: unknown or closed consumer, unbillable usage."""
+
+
+def period_of(day: date, cycle_day: int) -> str:
+    """The period a local date falls in."""
+    month = date(day.year, day.month, 1)
+    if day.day < cycle_day:
+        month = (month - timedelta(days=1)).replace(day=1)
+    return period_name(month)
+
+
+def issue_final_bill(
+    engine: Engine,
+    consumer_id: str,
+    at: datetime,
+    *,
+    settings: Settings,
+    utility: str = DEFAULT_UTILITY,
+    due_days: int = DEFAULT_DUE_DAYS,
+    now: datetime | None = None,
+) -> str:
+    """A consumer moves out at ``at``: bill the current period up to then, close the account
+    and the meter's installation, all in one transaction; returns the bill number.
+
+    The final bill takes the period's place (one bill per consumer and period), so the
+    period's run later finds the consumer billed, and closed."""
+    now = now or datetime.now(UTC)
+    if at.tzinfo is None:
+        raise FinalBillRefused("the move-out time needs a time zone")
+    if at > now:
+        raise FinalBillRefused(f"the move-out at {at.isoformat()} is in the future")
+    local_day = at.astimezone(settings.zone).date()
+    period = period_of(local_day, settings.bill_cycle_day)
+    start, end = period_dates(period, settings.bill_cycle_day)
+    today = now.astimezone(settings.zone).date()
+    with engine.begin() as conn:
+        meters = store.billable_meters_of(conn, [consumer_id])
+        if not meters:
+            raise FinalBillRefused(f"consumer {consumer_id!r} has no active meter to bill")
+        if store.billed_consumers(conn, [consumer_id], start):
+            raise FinalBillRefused(f"consumer {consumer_id!r} is already billed for {period}")
+        ctx = _Context(
+            settings,
+            today,
+            utility,
+            due_days,
+            now,
+            store.load_tariffs(conn),
+            store.tariff_categories(conn),
+            start,
+            end,
+            moved_out={consumer_id: at},
+        )
+        part = RunResult(period, start, end)
+        prepared = _prepare_chunk(conn, ctx, meters, part)
+        if part.errors:
+            error = part.errors[0]
+            raise FinalBillRefused(f"{error.code}: {error.message}")
+        if not prepared:
+            raise FinalBillRefused(f"consumer {consumer_id!r} had no postpaid supply in {period}")
+        prepared[0].bill.values["document"]["final"] = True
+        (number,) = _store_chunk(conn, ctx, prepared, part)
+        store.close_consumer(conn, consumer_id, [m.meter_id for m in meters], at, now)
+    log.info("final bill %s for consumer %s, moved out %s", number, consumer_id, at)
+    return number
+
+
 def _prepared_chunks(
     engine: Engine, ctx: _Context, period: str, chunk_size: int, readers: int
 ) -> Generator[tuple[str, list[_Priced], RunResult], None, None]:
@@ -228,6 +299,8 @@ class _Context:
     categories: dict[str, str]
     start: date
     end: date
+    # Consumers whose supply ends inside the period (a move-out): billed up to that instant.
+    moved_out: Mapping[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,9 +358,11 @@ def _prepare_chunk(
         # Consumers whose meter was replaced, who moved in or who went prepaid in the period:
         # billed once, for the days and on the meters that served them.
         current = [(m.consumer_id, m.meter_id) for m, _ in members]
-        prepaid = store.prepaid_openings(conn, [consumer for consumer, _ in current])
+        ends = store.prepaid_openings(conn, [consumer for consumer, _ in current])
+        for consumer_id, at in ctx.moved_out.items():
+            ends[consumer_id] = min(at, ends.get(consumer_id, at))
         swapped, overlapping, unserved = usage_across_swaps(
-            conn, tariff, current, ctx.start, ctx.end, prepaid_from=prepaid
+            conn, tariff, current, ctx.start, ctx.end, prepaid_from=ends
         )
         for meter, amperes in members:
             if meter.consumer_id in overlapping:
@@ -383,7 +458,8 @@ def _service_entry(ctx: _Context, tariff: Tariff, service: ServiceSpan) -> dict[
     if service.first > first:
         notes.append(f"supply from {_local(service.first, tariff)}")
     if service.last < last:
-        notes.append(f"prepaid from {_local(service.last, tariff)}")
+        why = "moved out" if service.last in ctx.moved_out.values() else "prepaid from"
+        notes.append(f"{why} {_local(service.last, tariff)}")
     return {
         "from": service.start.isoformat(),
         "to": (service.end - timedelta(days=1)).isoformat(),

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, insert, select, update
 
 from meterhub.billing.tariff import Tariff, parse_tariff
+from meterhub.store import meters as meter_store
 from meterhub.store import schema
 from meterhub.store.schema_billing import (
     bill_adjustments,
@@ -139,7 +140,12 @@ def billable_meters(conn: Connection, *, after: str | None, consumers: int) -> l
     )
     if after is not None:
         page = page.where(c.c.id > after)
-    ids = [row.id for row in conn.execute(page)]
+    return billable_meters_of(conn, [row.id for row in conn.execute(page)])
+
+
+def billable_meters_of(conn: Connection, ids: Sequence[str]) -> list[BillableMeter]:
+    """The active consumer meters of these consumers, in consumer and meter id order."""
+    c, m = schema.consumers, schema.meters
     if not ids:
         return []
     rows = conn.execute(
@@ -154,7 +160,7 @@ def billable_meters(conn: Connection, *, after: str | None, consumers: int) -> l
             m.c.sanctioned_load_kw,
         )
         .join(m, and_(m.c.consumer_id == c.c.id, m.c.status == "active"))
-        .where(c.c.id.in_(ids), m.c.role == "consumer")
+        .where(c.c.id.in_(list(ids)), m.c.role == "consumer")
         .order_by(c.c.id, m.c.id)
     ).all()
     return [
@@ -170,6 +176,18 @@ def billable_meters(conn: Connection, *, after: str | None, consumers: int) -> l
         )
         for row in rows
     ]
+
+
+def close_consumer(
+    conn: Connection, consumer_id: str, meter_ids: Sequence[str], at: datetime, now: datetime
+) -> None:
+    """A move-out: the account is closed, its meters stop serving it at ``at`` and lose
+    broker access (a new occupant is a new consumer, connected anew)."""
+    c, m = schema.consumers, schema.meters
+    conn.execute(update(c).where(c.c.id == consumer_id).values(status="closed"))
+    conn.execute(update(m).where(m.c.id.in_(list(meter_ids))).values(status="inactive"))
+    for meter_id in meter_ids:
+        meter_store.record_removal(conn, consumer_id=consumer_id, meter_id=meter_id, at=at, now=now)
 
 
 def billed_consumers(conn: Connection, consumer_ids: Iterable[str], period_start: date) -> set[str]:

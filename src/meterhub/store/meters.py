@@ -133,6 +133,27 @@ def record_installation(
     )
 
 
+def record_removal(
+    conn: Connection, *, consumer_id: str, meter_id: str, at: datetime, now: datetime
+) -> None:
+    """``meter_id`` stops serving ``consumer_id`` at ``at``: its open installation is closed,
+    or one is recorded as having served until then."""
+    t = schema.meter_installations
+    current = open_installation(conn, meter_id)
+    if current is not None:
+        conn.execute(update(t).where(t.c.id == current.id).values(removed_at=at))
+    else:
+        conn.execute(
+            insert(t).values(
+                consumer_id=consumer_id,
+                meter_id=meter_id,
+                installed_at=None,
+                removed_at=at,
+                created_at=now,
+            )
+        )
+
+
 def record_swap(
     conn: Connection,
     *,
