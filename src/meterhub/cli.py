@@ -14,6 +14,7 @@ import typer
 
 from meterhub.billing.command import register as register_billing
 from meterhub.config import get_settings
+from meterhub.consumer_command import register as register_consumers
 from meterhub.devices.command import register as register_devices
 from meterhub.edge.command import register as register_edge
 from meterhub.mqtt import parse_broker_url
@@ -27,6 +28,7 @@ app.add_typer(db_app, name="db")
 register_sim(app)
 register_devices(app)
 register_protocols(app)
+register_consumers(app)
 register_billing(app)
 register_edge(app)
 

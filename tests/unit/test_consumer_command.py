@@ -1,0 +1,118 @@
+"""`meterhub consumer`: open an account, put it on a tariff, choose its channels, show it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+import typer
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from meterhub import consumer_command
+from meterhub.billing.tariff import load_tariff
+from meterhub.config import get_settings
+from meterhub.store import billing_store
+from meterhub.store.db import make_engine
+from meterhub.store.migrate import upgrade
+from meterhub.store.schema_delivery import delivery_preferences
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tariffs"
+runner = CliRunner()
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[typer.Typer]:
+    url = f"sqlite:///{tmp_path / 'meterhub.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        billing_store.save_tariff(conn, load_tariff(EXAMPLES / "nea-domestic.yaml"))
+        billing_store.save_tariff(conn, load_tariff(EXAMPLES / "uk-economy7-price-cap.yaml"))
+    monkeypatch.setenv("METERHUB_DATABASE_URL", url)
+    monkeypatch.delenv("METERHUB_CONFIG", raising=False)
+    get_settings.cache_clear()
+    app = typer.Typer()
+    consumer_command.register(app)
+    yield app
+    get_settings.cache_clear()
+
+
+def invoke(app: typer.Typer, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["consumer", *args])
+    return result.exit_code, result.output
+
+
+def test_an_account_is_opened_put_on_a_tariff_and_shown(app: typer.Typer) -> None:
+    assert invoke(app, "add", "C-1", "--name", "Sita Thapa", "--email", "sita@example.com")[0] == 0
+    assert (
+        invoke(app, "tariff", "C-1", "nea-domestic", "--from", "2026-01-01", "--amperes", "15")[0]
+        == 0
+    )
+    code, output = invoke(app, "show", "C-1")
+    assert code == 0, output
+    shown = orjson.loads(output)
+    assert (shown["name"], shown["email"], shown["status"]) == (
+        "Sita Thapa",
+        "sita@example.com",
+        "active",
+    )
+    assert shown["tariffs"] == [{"from": "2026-01-01", "tariff_id": "nea-domestic", "amperes": 15}]
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["C 1", "--name", "X"], "consumer id"),
+        (["C-2", "--name", " "], "needs a name"),
+        (["C-2", "--name", "X", "--email", "sita-at-example"], "not an address"),
+        (["C-2", "--name", "X", "--phone", "9812345678"], "international form"),
+    ],
+)
+def test_bad_account_details_are_refused_with_the_reason(
+    app: typer.Typer, args: list[str], reason: str
+) -> None:
+    code, output = invoke(app, "add", *args)
+    assert code == 2 and reason in output
+
+
+def test_a_second_account_with_the_same_id_is_refused(app: typer.Typer) -> None:
+    invoke(app, "add", "C-1", "--name", "Sita")
+    code, output = invoke(app, "add", "C-1", "--name", "Ram")
+    assert code == 2 and "already exists" in output
+
+
+def test_a_tariff_by_ampere_rating_needs_the_rating(app: typer.Typer) -> None:
+    invoke(app, "add", "C-1", "--name", "Sita")
+    code, output = invoke(app, "tariff", "C-1", "nea-domestic", "--from", "2026-01-01")
+    assert code == 2 and "give --amperes" in output
+    assert invoke(app, "tariff", "C-1", "uk-economy7-price-cap", "--from", "2026-01-01")[0] == 0
+
+
+def test_an_unknown_tariff_or_consumer_is_refused(app: typer.Typer) -> None:
+    invoke(app, "add", "C-1", "--name", "Sita")
+    code, output = invoke(app, "tariff", "C-1", "no-such", "--from", "2026-01-01")
+    assert code == 2 and "unknown tariff 'no-such'" in output and "nea-domestic" in output
+    code, output = invoke(app, "tariff", "C-9", "nea-domestic", "--from", "2026-01-01")
+    assert code == 2 and "unknown consumer 'C-9'" in output
+
+
+def test_two_assignments_from_the_same_day_are_refused(app: typer.Typer) -> None:
+    invoke(app, "add", "C-1", "--name", "Sita")
+    invoke(app, "tariff", "C-1", "uk-economy7-price-cap", "--from", "2026-01-01")
+    code, output = invoke(app, "tariff", "C-1", "uk-economy7-price-cap", "--from", "2026-01-01")
+    assert code == 2 and "already on uk-economy7-price-cap from 2026-01-01" in output
+
+
+def test_notification_channels_are_checked_and_stored(app: typer.Typer) -> None:
+    invoke(app, "add", "C-1", "--name", "Sita", "--email", "sita@example.com")
+    assert invoke(app, "notify", "C-1", "--channels", "both", "--phone", "+9779812345678")[0] == 0
+    with make_engine(get_settings().database_url).connect() as conn:
+        row = conn.execute(select(delivery_preferences)).one()
+    assert (row.consumer_id, row.channels, row.phone) == ("C-1", "both", "+9779812345678")
+    code, output = invoke(app, "notify", "C-1", "--channels", "pigeon")
+    assert code == 2 and "email, sms, both, none" in output
+    code, output = invoke(app, "notify", "C-1", "--channels", "sms", "--phone", "12")
+    assert code == 2 and "international form" in output
