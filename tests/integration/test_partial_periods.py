@@ -219,3 +219,18 @@ def test_bill_final_command_issues_the_bill_and_reports_refusals(
         done.output
     )
     assert again.exit_code == 2 and "no active meter" in again.output
+
+
+def test_a_prepaid_consumer_moving_out_is_closed_without_a_postpaid_bill(
+    any_engine: Engine,
+) -> None:
+    tariff_id = add_tariff(any_engine, "nea-domestic")
+    meter = add_consumer(any_engine, "q", tariff_id=tariff_id)
+    add_intervals(any_engine, meter, FEB, MAR, 0.2)
+    with any_engine.begin() as conn:
+        open_account(conn, "q", meter, tariff_id, datetime(2025, 12, 20, tzinfo=UTC))
+    assert issue_final_bill(any_engine, "q", MID, settings=SETTINGS, now=NOW) is None
+    with any_engine.connect() as conn:
+        status = conn.execute(select(schema.consumers.c.status)).scalar_one()
+        assert billing_store.bills_of_period(conn, date(2026, 2, 1)) == []
+    assert status == "closed"

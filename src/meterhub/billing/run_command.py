@@ -185,7 +185,8 @@ def final_command(
     except FinalBillRefused as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"final bill {number} issued; consumer {consumer} closed from {when.isoformat()}")
+    issued = f"final bill {number} issued" if number else "no postpaid bill (prepaid)"
+    typer.echo(f"{issued}; consumer {consumer} closed from {when.isoformat()}")
 
 
 def register(bill_app: typer.Typer) -> None:

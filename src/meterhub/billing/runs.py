@@ -199,9 +199,10 @@ def issue_final_bill(
     utility: str = DEFAULT_UTILITY,
     due_days: int = DEFAULT_DUE_DAYS,
     now: datetime | None = None,
-) -> str:
+) -> str | None:
     """A consumer moves out at ``at``: bill the current period up to then, close the account
-    and the meter's installation, all in one transaction; returns the bill number.
+    and the meter's installation, all in one transaction; returns the bill number, or None for
+    a consumer who was prepaid all period (nothing postpaid to bill).
 
     The final bill takes the period's place (one bill per consumer and period), so the
     period's run later finds the consumer billed, and closed."""
@@ -237,10 +238,10 @@ def issue_final_bill(
         if part.errors:
             error = part.errors[0]
             raise FinalBillRefused(f"{error.code}: {error.message}")
-        if not prepared:
-            raise FinalBillRefused(f"consumer {consumer_id!r} had no postpaid supply in {period}")
-        prepared[0].bill.values["document"]["final"] = True
-        (number,) = _store_chunk(conn, ctx, prepared, part)
+        number = None  # prepaid all period: its account has paid as it went, no postpaid bill
+        if prepared:
+            prepared[0].bill.values["document"]["final"] = True
+            (number,) = _store_chunk(conn, ctx, prepared, part)
         store.close_consumer(conn, consumer_id, [m.meter_id for m in meters], at, now)
     log.info("final bill %s for consumer %s, moved out %s", number, consumer_id, at)
     return number
