@@ -153,7 +153,11 @@ def _consumer(
     days_before_due: Sequence[int],
     catch_up_days: int,
 ) -> None:
+    # The lock, the posting of new bills and the entries once per consumer, not per bill and
+    # rule: the entries are read again only after something was posted.
     store.lock(conn, f"ledger:{consumer_id}")
+    store.post_issued_bills(conn, consumer_id)
+    entries = store.entries(conn, consumer_id)
     rows = conn.execute(
         select(bills)
         .where(bills.c.consumer_id == consumer_id, bills.c.status == "issued")
@@ -165,17 +169,22 @@ def _consumer(
         if bill_terms is None:
             continue
         if bill_terms.late_fees and row.due_date < today:
-            fee = assess_late_fee(conn, consumer_id, row.id, bill_terms, today)
+            fee = assess_late_fee(
+                conn, consumer_id, row.id, bill_terms, today, locked=(row, entries)
+            )
             if fee > 0:
                 outcome.late_fees += 1
                 outcome.late_fee_total += fee
+                entries = store.entries(conn, consumer_id)
         if bill_terms.prompt_payment_rebate_percent is not None:
-            rebate = grant_prompt_payment_rebate(conn, consumer_id, row.id, bill_terms, today)
+            rebate = grant_prompt_payment_rebate(
+                conn, consumer_id, row.id, bill_terms, today, locked=(row, entries)
+            )
             if rebate > 0:
                 outcome.rebates += 1
                 outcome.rebate_total += rebate
-    store.post_issued_bills(conn, consumer_id)
-    account = ledger.account(store.entries(conn, consumer_id), today)
+                entries = store.entries(conn, consumer_id)
+    account = ledger.account(entries, today)
     open_amount = {item.ref: item.open for item in account.open_items if item.kind == "bill"}
     by_ref: dict[str, Row[Any]] = {str(row.id): row for row in rows}
     open_bills = [

@@ -160,11 +160,16 @@ def assess_late_fee(
     bill_id: int,
     terms: PaymentTerms | None,
     as_of: date,
+    *,
+    locked: tuple[Row[Any], list[ledger.Entry]] | None = None,
 ) -> Decimal:
     """Post the late fee the bill has earned by ``as_of`` less what is already posted for it
     (so running this every day posts each step once). Returns the amount posted; the entry is
-    dated the start of ``as_of`` (UTC), the day the fee is assessed for."""
-    bill, entries = _locked_bill(conn, consumer_id, bill_id)
+    dated the start of ``as_of`` (UTC), the day the fee is assessed for.
+
+    ``locked``: the bill and the consumer's entries, from a caller that holds the ledger lock
+    and has posted the issued bills (the daily job, for all of a consumer's bills at once)."""
+    bill, entries = locked or _locked_bill(conn, consumer_id, bill_id)
     ref = str(bill_id)
     paid = [
         (a.at.date(), a.amount)
@@ -192,12 +197,19 @@ def assess_late_fee(
 
 
 def grant_prompt_payment_rebate(
-    conn: Connection, consumer_id: str, bill_id: int, terms: PaymentTerms | None, as_of: date
+    conn: Connection,
+    consumer_id: str,
+    bill_id: int,
+    terms: PaymentTerms | None,
+    as_of: date,
+    *,
+    locked: tuple[Row[Any], list[ledger.Entry]] | None = None,
 ) -> Decimal:
     """Credit the prompt-payment rebate if the bill was paid in full within the window after
     its issue date (the rebate itself counts towards paying it). Posted once per bill; returns
-    the amount credited now (0.00 if not earned or already credited)."""
-    bill, entries = _locked_bill(conn, consumer_id, bill_id)
+    the amount credited now (0.00 if not earned or already credited). ``locked``: as for
+    ``assess_late_fee``."""
+    bill, entries = locked or _locked_bill(conn, consumer_id, bill_id)
     ref = str(bill_id)
     if any(e.kind == "rebate" and e.ref == ref for e in entries):
         return Decimal("0.00")
@@ -206,6 +218,8 @@ def grant_prompt_payment_rebate(
         for a in ledger.account(entries, as_of).allocations
         if a.debit_kind == "bill" and a.debit_ref == ref and a.credit_kind == "payment"
     ]
+    if not paid:  # nothing paid towards it: no rebate, whatever the base
+        return Decimal("0.00")
     base = store.bill_amount_of(conn, bill_id, terms.rebate_applies_to if terms else [])
     issued_on = bill.issued_at.date()
     rebate = prompt_payment_rebate(terms, base, Decimal(bill.total), issued_on, paid)
