@@ -12,7 +12,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from billing_support import NOW, add_consumer, add_intervals, add_tariff
+from billing_support import EXAMPLES, NOW, add_consumer, add_intervals, add_tariff
 from pypdf import PdfReader
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from meterhub.billing.document import render_html, render_pdf
 from meterhub.billing.prepaid import open_account
 from meterhub.billing.runs import FinalBillRefused, RunResult, issue_final_bill, run_bills
+from meterhub.billing.tariff import load_tariff
 from meterhub.cli import app
 from meterhub.config import Settings, get_settings
 from meterhub.devices import registry
@@ -234,3 +235,20 @@ def test_a_prepaid_consumer_moving_out_is_closed_without_a_postpaid_bill(
         status = conn.execute(select(schema.consumers.c.status)).scalar_one()
         assert billing_store.bills_of_period(conn, date(2026, 2, 1)) == []
     assert status == "closed"
+
+
+def test_a_final_bill_before_a_schedule_ends_is_priced_on_the_days_it_covers(
+    any_engine: Engine,
+) -> None:
+    # The schedule is withdrawn from 20 February; a move-out on 15 February is billed to then.
+    withdrawn = load_tariff(EXAMPLES / "pge-e-tou-c.yaml").model_copy(
+        update={"effective_until": date(2026, 2, 20)}
+    )
+    with any_engine.begin() as conn:
+        billing_store.save_tariff(conn, withdrawn, source_file="pge-e-tou-c.yaml", now=NOW)
+    meter = add_consumer(any_engine, "w", tariff_id=withdrawn.id)
+    add_intervals(any_engine, meter, FEB, MID, 0.2)
+    number = issue_final_bill(any_engine, "w", MID, settings=SETTINGS, now=NOW)
+    final = bill_of(any_engine, "w")
+    assert final.bill["number"] == number
+    assert final.bill["tariff_version"] == date(2026, 1, 1)

@@ -426,7 +426,8 @@ def _price(
         "total": bill.total,
         "status": "issued",
         "tariff_id": tariff.id,
-        "tariff_version": tariff.version_on(ctx.end - timedelta(days=1)).effective_from,
+        # The version of the last day billed: a final bill may end before a later version.
+        "tariff_version": tariff.version_on(det.end - timedelta(days=1)).effective_from,
         "import_kwh": det.import_kwh,
         "export_kwh": det.export_kwh,
         "intervals": det.intervals,
