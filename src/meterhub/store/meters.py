@@ -123,25 +123,49 @@ def open_installation(conn: Connection, meter_id: str) -> Row[Any] | None:
 
 
 def record_installation(
-    conn: Connection, *, consumer_id: str, meter_id: str, at: datetime, now: datetime
+    conn: Connection,
+    *,
+    consumer_id: str,
+    meter_id: str,
+    at: datetime,
+    now: datetime,
+    initial_reading_kwh: float | None = None,
+    note: str | None = None,
 ) -> None:
-    """``meter_id`` supplies ``consumer_id`` from ``at`` (a new connection or a move-in)."""
+    """``meter_id`` supplies ``consumer_id`` from ``at`` (a new connection, a move-in, or the
+    new meter of a swap)."""
     conn.execute(
         insert(schema.meter_installations).values(
-            consumer_id=consumer_id, meter_id=meter_id, installed_at=at, created_at=now
+            consumer_id=consumer_id,
+            meter_id=meter_id,
+            installed_at=at,
+            initial_reading_kwh=initial_reading_kwh,
+            note=note,
+            created_at=now,
         )
     )
 
 
 def record_removal(
-    conn: Connection, *, consumer_id: str, meter_id: str, at: datetime, now: datetime
+    conn: Connection,
+    *,
+    consumer_id: str,
+    meter_id: str,
+    at: datetime,
+    now: datetime,
+    final_reading_kwh: float | None = None,
+    note: str | None = None,
 ) -> None:
     """``meter_id`` stops serving ``consumer_id`` at ``at``: its open installation is closed,
     or one is recorded as having served until then."""
     t = schema.meter_installations
     current = open_installation(conn, meter_id)
     if current is not None:
-        conn.execute(update(t).where(t.c.id == current.id).values(removed_at=at))
+        conn.execute(
+            update(t)
+            .where(t.c.id == current.id)
+            .values(removed_at=at, final_reading_kwh=final_reading_kwh)
+        )
     else:
         conn.execute(
             insert(t).values(
@@ -149,6 +173,8 @@ def record_removal(
                 meter_id=meter_id,
                 installed_at=None,
                 removed_at=at,
+                final_reading_kwh=final_reading_kwh,
+                note=note,
                 created_at=now,
             )
         )
@@ -168,33 +194,11 @@ def record_swap(
 ) -> None:
     """Close the old meter's installation at ``at`` (or record it as serving until then) and
     open the new meter's from ``at``."""
-    t = schema.meter_installations
-    current = open_installation(conn, old_meter_id)
-    if current is not None:
-        conn.execute(
-            update(t)
-            .where(t.c.id == current.id)
-            .values(removed_at=at, final_reading_kwh=final_reading_kwh)
-        )
-    else:
-        conn.execute(
-            insert(t).values(
-                consumer_id=consumer_id,
-                meter_id=old_meter_id,
-                installed_at=None,
-                removed_at=at,
-                final_reading_kwh=final_reading_kwh,
-                note=note,
-                created_at=now,
-            )
-        )
-    conn.execute(
-        insert(t).values(
-            consumer_id=consumer_id,
-            meter_id=new_meter_id,
-            installed_at=at,
-            initial_reading_kwh=initial_reading_kwh,
-            note=note,
-            created_at=now,
-        )
-    )
+    record_removal(
+        conn, consumer_id=consumer_id, meter_id=old_meter_id, at=at, now=now,
+        final_reading_kwh=final_reading_kwh, note=note,
+    )  # fmt: skip
+    record_installation(
+        conn, consumer_id=consumer_id, meter_id=new_meter_id, at=at, now=now,
+        initial_reading_kwh=initial_reading_kwh, note=note,
+    )  # fmt: skip
