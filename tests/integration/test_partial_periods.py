@@ -211,10 +211,13 @@ def test_bill_final_command_issues_the_bill_and_reports_refusals(
     monkeypatch.setenv("METERHUB_TIMEZONE", "Asia/Kathmandu")
     get_settings.cache_clear()
     try:
+        garbled = CliRunner().invoke(app, ["bill", "final", "m", "--at", "mid-February"])
         done = CliRunner().invoke(app, ["bill", "final", "m", "--at", "2026-02-15T00:00"])
         again = CliRunner().invoke(app, ["bill", "final", "m", "--at", "2026-02-15T00:00"])
     finally:
         get_settings.cache_clear()
+    assert garbled.exit_code == 2
+    assert "--at 'mid-February' is not an ISO 8601 date and time" in garbled.output
     assert done.exit_code == 0, done.output
     assert "final bill MH-2026-000001 issued; consumer m closed from 2026-02-15T00:00:00+05:45" in (
         done.output

@@ -144,3 +144,13 @@ def test_meter_add_installed_at_without_a_consumer_is_refused(app: typer.Typer) 
     result = runner.invoke(app, ["meter", "add", "MTR-10", "--installed-at", "2026-02-15"])
     assert result.exit_code != 0
     assert "needs the consumer" in result.output
+
+
+def test_meter_add_with_a_garbled_installed_at_is_refused_and_registers_nothing(
+    app: typer.Typer,
+) -> None:
+    result = runner.invoke(app, ["meter", "add", "MTR-11", "--installed-at", "last Tuesday"])
+    assert result.exit_code != 0
+    assert "--installed-at 'last Tuesday' is not an ISO 8601 date and time" in result.output
+    with make_engine(get_settings().database_url).connect() as conn:
+        assert conn.execute(select(schema.meters)).first() is None

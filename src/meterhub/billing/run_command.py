@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import orjson
 import typer
 
+from meterhub.cli_time import local_instant
 from meterhub.config import get_settings
 from meterhub.store.db import make_engine
 
@@ -172,12 +173,10 @@ def final_command(
 
     settings = get_settings()
     try:
-        when = datetime.fromisoformat(at)
-    except ValueError:
-        typer.echo(f"error: --at {at!r} is not an ISO 8601 date and time", err=True)
+        when = local_instant(at, "--at", settings.zone)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=settings.zone)
     try:
         number = issue_final_bill(
             make_engine(settings.database_url), consumer, when, settings=settings, utility=utility

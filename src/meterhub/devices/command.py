@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from meterhub.cli_time import local_instant
 from meterhub.config import Settings, get_settings
 from meterhub.devices import credentials, mosquitto, registry
 from meterhub.store.db import make_engine
@@ -110,10 +111,9 @@ def meter_add(
 
 def _instant(text: str, option: str, settings: Settings) -> datetime:
     try:
-        when = datetime.fromisoformat(text)
+        return local_instant(text, option, settings.zone)
     except ValueError as exc:
-        raise _fail(f"{option} {text!r} is not an ISO 8601 date and time") from exc
-    return when if when.tzinfo is not None else when.replace(tzinfo=settings.zone)
+        raise _fail(str(exc)) from exc
 
 
 @meter_app.command("replace")
