@@ -354,8 +354,6 @@ def _prepare_chunk(
     prices: list[_Priced] = []
     for tariff_id, members in by_tariff.items():
         tariff = ctx.tariffs[tariff_id]
-        usage = usage_by_meter(conn, tariff, [m.meter_id for m, _ in members], ctx.start, ctx.end)
-        comparisons = _comparisons(conn, tariff, [m.meter_id for m, _ in members], ctx)
         # Consumers whose meter was replaced, who moved in or who went prepaid in the period:
         # billed once, for the days and on the meters that served them.
         current = [(m.consumer_id, m.meter_id) for m, _ in members]
@@ -365,6 +363,12 @@ def _prepare_chunk(
         swapped, overlapping, unserved = usage_across_swaps(
             conn, tariff, current, ctx.start, ctx.end, prepaid_from=ends
         )
+        # The whole period on one meter, summed by the database: everyone else.
+        aside = swapped.keys() | overlapping.keys() | unserved
+        ordinary = [m.meter_id for m, _ in members if m.consumer_id not in aside]
+        usage = usage_by_meter(conn, tariff, ordinary, ctx.start, ctx.end)
+        billed_meters = [m.meter_id for m, _ in members if m.consumer_id not in unserved]
+        comparisons = _comparisons(conn, tariff, billed_meters, ctx)
         for meter, amperes in members:
             if meter.consumer_id in overlapping:
                 message = overlapping[meter.consumer_id]
