@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     derive_chunk_meters: int = Field(default=200, ge=1)
     max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
     offline_after_seconds: int = Field(default=3600, ge=1)
+    # Local state of this process: the ingest worker's crash journal (docs/mqtt-contract.md).
+    data_dir: Path = Path("data")
+    # The ingest worker publishes a probe to itself this often; a connection that delivers
+    # nothing for three periods is dropped and made again (with its subscriptions).
+    probe_seconds: float = Field(default=10.0, gt=0, le=3600)
     mosquitto_passwd_file: Path | None = None
     mosquitto_acl_file: Path | None = None
     # Payment gateways (docs/payments.md); a gateway without its webhook secret is not offered.
