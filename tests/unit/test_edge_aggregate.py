@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from meterhub.edge.aggregate import (
     ForwardAll,
@@ -120,3 +122,69 @@ def test_parse_interval(text: str, expected: timedelta | None) -> None:
 def test_parse_interval_refuses_periods_that_do_not_tile_a_day(text: str) -> None:
     with pytest.raises(ValueError):
         parse_interval(text)
+
+
+# -- no two summaries of a meter share a ts -------------------------------------------------------
+
+
+def test_partial_summary_after_due_closed_the_interval_it_starts_gets_its_own_ts() -> None:
+    summary = IntervalSummary(QUARTER)
+    summary.add(reading(3, 1.0, 10.0))
+    [closed] = summary.due(T0 + QUARTER + timedelta(seconds=30))  # the meter went quiet
+    assert summary.add(reading(15, 1.2, 30.0)) == []  # then a reading at the end exactly
+    [partial] = summary.flush()
+    assert closed.ts == T0 + QUARTER
+    assert partial.ts == T0 + QUARTER + timedelta(seconds=1)
+    assert partial.import_kwh == 1.2
+
+
+def test_an_interval_opened_again_by_a_late_reading_gets_a_later_ts() -> None:
+    # The meter's clock runs 2 minutes behind the gateway's: due closes the quarter by the wall
+    # clock, then the meter's last readings of that quarter arrive.
+    summary = IntervalSummary(QUARTER)
+    summary.add(reading(5, 1.0, 10.0))
+    [first] = summary.due(T0 + QUARTER)
+    summary.add(reading(13, 1.1, 20.0))
+    [second] = summary.add(reading(16, 1.2, 30.0))
+    assert first.ts == T0 + QUARTER
+    assert second.ts == T0 + QUARTER + timedelta(seconds=1)
+    assert second.import_kwh == 1.1  # the newer register at the later ts
+
+
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.integers(-7200, 7200)),  # seconds around a moving clock
+        st.tuples(st.just("due"), st.integers(-3600, 3600)),
+        st.tuples(st.just("flush"), st.just(0)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300)
+@given(
+    operations=OPERATIONS,
+    period=st.sampled_from([60, 300, 900, 3600]),
+    zone=st.sampled_from(["UTC", "Europe/Amsterdam", "Asia/Kathmandu"]),
+)
+def test_no_two_summaries_share_a_ts_whatever_the_timing(
+    operations: list[tuple[str, int]], period: int, zone: str
+) -> None:
+    summary = IntervalSummary(timedelta(seconds=period), ZoneInfo(zone))
+    emitted: list[Reading] = []
+    clock = T0
+    kwh = 0.0
+    for operation, seconds in operations:
+        if operation == "add":
+            # Mostly forward, sometimes at an interval end exactly, sometimes a clock step back.
+            clock = clock + timedelta(seconds=seconds // 4) if seconds % 3 else clock
+            kwh += 0.001
+            emitted += summary.add(Reading("M1", clock, import_kwh=kwh, power_w=float(seconds)))
+        elif operation == "due":
+            emitted += summary.due(clock + timedelta(seconds=seconds))
+        else:
+            emitted += summary.flush()
+    emitted += summary.flush()
+    stamps = [out.ts for out in emitted]
+    assert len(set(stamps)) == len(stamps)
+    assert stamps == sorted(stamps)

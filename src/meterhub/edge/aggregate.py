@@ -17,6 +17,15 @@ A summary is emitted when the first reading of a later interval arrives, by ``du
 clock has passed an interval's end, or by ``flush`` at shutdown (then ``ts`` is the last reading's
 time and ``extra.partial`` is true, since the interval has not ended). A reading older than the
 interval being summed (a meter clock stepping back) opens a new summary of its own interval.
+
+Summary timestamps strictly increase. The platform keys a reading by meter and ``ts`` and keeps
+the first of two with the same key and other values (a ``reading_conflict``), so a summary whose
+natural ``ts`` is not after the previous summary's gets the previous one plus one second. That
+happens to the partial summary when its only reading is at the end of an interval ``due``
+already closed, to an interval that a late reading (a meter clock behind the gateway's, or
+stepping back) opens again after ``due`` closed it, and to ``flush`` then more readings then
+another ``flush``. Its values are then the meter's newer registers at a later ``ts``, which keeps
+the registers in order too.
 """
 
 from __future__ import annotations
@@ -82,6 +91,7 @@ class IntervalSummary:
     zone: ZoneInfo = UTC_ZONE
     _open: _Open | None = None
     _previous_end: dict[str, float] = field(default_factory=dict)
+    _last_ts: datetime | None = None  # of the latest summary: the next one's ts is later
 
     def add(self, reading: Reading) -> list[Reading]:
         emitted: list[Reading] = []
@@ -117,6 +127,9 @@ class IntervalSummary:
 
     def _close(self, current: _Open, ts: datetime, *, partial: bool) -> Reading:
         self._open = None
+        if self._last_ts is not None and ts <= self._last_ts:
+            ts = self._last_ts + timedelta(seconds=1)
+        self._last_ts = ts
         last = current.last
         extra: dict[str, object] = {
             "samples": current.count,
