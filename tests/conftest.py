@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -121,6 +122,9 @@ class WorkerThread:
     def __init__(self, settings: Settings, engine: Engine, *, derive: bool = True) -> None:
         from meterhub.ingest.worker import IngestWorker
 
+        if settings.data_dir == Path("data"):
+            # The crash journal goes to a directory of the test's, never the checkout's data/.
+            settings = settings.model_copy(update={"data_dir": Path(tempfile.mkdtemp())})
         self.worker = IngestWorker(settings, engine)
         self.settings = settings
         self.engine = engine

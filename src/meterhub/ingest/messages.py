@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-import orjson
-
-from meterhub.protocols import native
+from meterhub.protocols import json_limits, native
 from meterhub.readings.model import (
     METER_ID_PATTERN,
     Reading,
@@ -31,6 +29,9 @@ BAD_METER_ID = "bad_meter_id"
 UNKNOWN_METER = "unknown_meter"
 BAD_EVENT = "bad_event"
 BAD_STATUS = "bad_status"
+# A message whose handling raised: a bug, not the meter's fault, but the message must not take
+# the rest of the batch (or the worker) with it. Kept with its bytes for a replay once fixed.
+INTERNAL_ERROR = "internal_error"
 
 _EVENT_NAMESPACE = uuid.UUID("6f1c5b52-8e1f-4df4-9a77-4d2f0a1f3c11")
 _MAX_EVENT_TYPE = 48
@@ -118,6 +119,24 @@ def process_message(msg: Inbound, rules: IngestRules, known_meter: bool) -> Outc
     return process_routed(msg, route(msg.topic, rules.topic_prefix), rules, known_meter)
 
 
+def process_isolated(
+    msg: Inbound, routed: tuple[str, Kind] | Rejection, rules: IngestRules, known_meter: bool
+) -> Outcome:
+    """``process_routed``, with any exception turned into a dead letter for this message only."""
+    try:
+        return process_routed(msg, routed, rules, known_meter)
+    except Exception as exc:
+        meter_id = None if isinstance(routed, Rejection) else routed[0]
+        return internal_error(msg, meter_id, exc, rules.max_payload_bytes)
+
+
+def internal_error(msg: Inbound, meter_id: str | None, exc: BaseException, limit: int) -> Outcome:
+    # The store cannot keep U+0000 in text, and an exception may quote the payload.
+    text = f"{type(exc).__name__}: {exc}".replace("\x00", "\\x00")[:500]
+    rejection = Rejection(INTERNAL_ERROR, text)
+    return Outcome(dead_letters=[_dead(msg, meter_id, msg.payload[:limit], rejection)])
+
+
 def process_routed(
     msg: Inbound, routed: tuple[str, Kind] | Rejection, rules: IngestRules, known_meter: bool
 ) -> Outcome:
@@ -161,12 +180,33 @@ def _readings(msg: Inbound, meter_id: str, rules: IngestRules, outcome: Outcome)
         else:
             # A single reading keeps its exact bytes; an item of a batch is kept as its own
             # JSON document (the rest of the batch was stored).
-            raw = orjson.dumps(to_document(reading)) if decoded.batch else msg.payload
+            raw = (
+                native.item_bytes(to_document(reading), msg.payload)
+                if decoded.batch
+                else msg.payload
+            )
             outcome.dead_letters.append(_dead(msg, meter_id, raw, problem))
 
 
-def _event(msg: Inbound, meter_id: str, rules: IngestRules, outcome: Outcome) -> None:
+def _document(msg: Inbound, rules: IngestRules) -> tuple[Any, Rejection | None]:
+    """An event's or status's JSON, refused if it breaks a limit of the store (it is stored
+    whole, as the event payload or the meter's status)."""
     document, problem = native.parse_json(msg.payload, rules.max_payload_bytes)
+    if problem is None:
+        problem = native.forbidden_content(msg.payload, document)
+    if (
+        problem is None
+        and json_limits.may_nest_deeper(msg.payload)
+        and json_limits.exceeds_depth(document)
+    ):
+        problem = Rejection(
+            native.NESTING_TOO_DEEP, f"more than {json_limits.MAX_NESTING} levels of nesting"
+        )
+    return document, problem
+
+
+def _event(msg: Inbound, meter_id: str, rules: IngestRules, outcome: Outcome) -> None:
+    document, problem = _document(msg, rules)
     if problem is None and not isinstance(document, dict):
         problem = Rejection(BAD_EVENT, "an event must be a JSON object")
     if problem is None:
@@ -197,7 +237,7 @@ def _event(msg: Inbound, meter_id: str, rules: IngestRules, outcome: Outcome) ->
 def _status(msg: Inbound, meter_id: str, rules: IngestRules, outcome: Outcome) -> None:
     if not msg.payload:
         return  # an empty retained message only clears the broker's retained status
-    document, problem = native.parse_json(msg.payload, rules.max_payload_bytes)
+    document, problem = _document(msg, rules)
     if problem is None and not isinstance(document, dict):
         problem = Rejection(BAD_STATUS, "a status must be a JSON object")
     online = document.get("online") if problem is None else None

@@ -4,6 +4,12 @@ QoS 1 messages are acknowledged (PUBACK) only once the batch holding them is com
 session is persistent (fixed client id, clean start off). A worker killed mid-stream therefore
 loses nothing: the broker redelivers every unacknowledged message, and the store's keys make the
 redelivery a no-op. Several workers share the load through an MQTT 5 shared subscription.
+
+No single message may stop ingestion for the other meters. A message whose handling raises becomes
+a dead letter (``internal_error``); a batch the database refuses for its rows is cut down until
+the refused rows are found and kept as dead letters (``store_refused``), while a database that is
+away is waited for with nothing acknowledged; a message that ends the process anyway is
+recognised after the restart by the crash journal and quarantined (``ingest/crash_journal.py``).
 """
 
 from __future__ import annotations
@@ -12,28 +18,36 @@ import asyncio
 import contextlib
 import gc
 import logging
-import threading
+import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 from sqlalchemy import Engine
 
 from meterhub.config import Settings
-from meterhub.ingest.messages import Inbound, IngestRules, process_routed, route
-from meterhub.ingest.mqtt_source import Delivery, acknowledge, attach
-from meterhub.mqtt import parse_broker_url
-from meterhub.readings.model import Rejection
+from meterhub.ingest import batches
+from meterhub.ingest.batches import Handled
+from meterhub.ingest.crash_journal import CrashJournal, digest
+from meterhub.ingest.messages import Inbound, IngestRules
+from meterhub.ingest.mqtt_source import Delivery, acknowledge
+from meterhub.ingest.session import BrokerSession, subscription_filters
 from meterhub.readings.vee import ReadingLimits
+from meterhub.store.failures import is_transient
 from meterhub.store.ingest_writes import IngestWriter, WriteBatch, WriteResult
 from meterhub.store.meters import MeterDirectory, mark_stale_meters_offline
 
 log = logging.getLogger("meterhub.ingest")
+
+# Handling one batch is CPU work of milliseconds; this long means a handler that never returns.
+# The worker then ends itself (exit status 70), and the crash journal takes it from there.
+DECODE_STALL_SECONDS = 120.0
+STALL_EXIT_STATUS = 70
+MAX_BACKOFF_SECONDS = 30.0
 
 
 def rules_from_settings(settings: Settings) -> IngestRules:
@@ -48,39 +62,14 @@ def rules_from_settings(settings: Settings) -> IngestRules:
     )
 
 
-def subscription_filters(settings: Settings, mqtt_version: int) -> list[str]:
-    filters = [f"{settings.topic_prefix}/+/{kind}" for kind in ("readings", "events", "status")]
-    if settings.share_group and mqtt_version == MQTTv50:
-        return [f"$share/{settings.share_group}/{f}" for f in filters]
-    return filters
-
-
 def build_batch(
     messages: list[Inbound], rules: IngestRules, directory: MeterDirectory, worker_id: str
 ) -> WriteBatch:
-    """Route, decode and validate a list of messages into one write batch (CPU only)."""
-    batch = WriteBatch(received_at=datetime.now(UTC), worker_id=worker_id)
-    prefix = rules.topic_prefix
-    routes = [route(m.topic, prefix) for m in messages]
-    known = directory.known({r[0] for r in routes if not isinstance(r, Rejection)})
-    for message, routed in zip(messages, routes, strict=True):
-        meter_id = None if isinstance(routed, Rejection) else routed[0]
-        is_known = meter_id in known
-        outcome = process_routed(message, routed, rules, is_known)
-        batch.readings.extend(outcome.readings)
-        if outcome.blocks:
-            batch.blocks.extend(outcome.blocks)
-        if outcome.events:
-            batch.events.extend(outcome.events)
-        if outcome.dead_letters:
-            batch.dead_letters.extend(outcome.dead_letters)
-        if outcome.status is not None:
-            batch.statuses.append(outcome.status)
-        if meter_id is not None and not is_known and not outcome.dead_letters:
-            batch.new_meters.add(meter_id)
-        if meter_id is not None and is_known and outcome.events:
-            batch.seen_meters.add(meter_id)
-    return batch
+    """Route, decode and validate a list of messages into one write batch (no writes; the
+    meter directory may look up meters it has not seen yet)."""
+    known = directory.known(batches.meters_named(messages, rules.topic_prefix))
+    handled = batches.handle(messages, rules, known)
+    return batches.merge(handled, datetime.now(UTC), worker_id)
 
 
 def tune_gc_for_batches() -> None:
@@ -105,6 +94,23 @@ class IngestStats:
         self.counters["rejected"] += result.dead_letters
 
 
+def _added(total: WriteResult, part: WriteResult) -> None:
+    total.inserted += part.inserted
+    total.duplicates += part.duplicates
+    total.conflicts += part.conflicts
+    total.events += part.events
+    total.dead_letters += part.dead_letters
+
+
+@dataclass(slots=True)
+class _Work:
+    """Messages taken from the connection together, and what they became."""
+
+    deliveries: list[Delivery]
+    received_at: datetime
+    handled: list[Handled] = field(default_factory=list)
+
+
 class IngestWorker:
     def __init__(
         self,
@@ -114,6 +120,8 @@ class IngestWorker:
         mqtt_version: int = MQTTv50,
         on_batch: Callable[[WriteResult], None] | None = None,
         ack_on_receipt: bool = False,
+        exit_process: Callable[[int], Any] = os._exit,
+        retire: bool = False,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -124,56 +132,149 @@ class IngestWorker:
         self.worker_id = settings.effective_worker_id
         self.stats = IngestStats()
         self.on_batch = on_batch
-        self.ack_on_receipt = ack_on_receipt
+        self.retire = retire
+        self._exit_process = exit_process
+        self.session = BrokerSession(
+            settings,
+            self._receive,
+            mqtt_version=mqtt_version,
+            ack_on_receipt=ack_on_receipt,
+            subscribe=not retire,
+        )
+        self.subscribed = self.session.subscribed
+        self.connected = self.session.connected
+        self.journal = CrashJournal(settings.data_dir / f"ingest-{self.worker_id}.journal")
         self._pending: list[Delivery] = []
-        self._client: Client | None = None
+        # Redelivered messages that were in flight when the worker last died: one at a time.
+        self._suspects: deque[Delivery] = deque()
         self._writing = False
         self._wake = asyncio.Event()
-        self.connected = asyncio.Event()
-        # Set (thread-safely) once the broker has acknowledged every subscription.
-        self.subscribed = threading.Event()
-        self._subscriptions_pending = 0
+
+    # -- receiving (event loop) ------------------------------------------------------------
 
     def _receive(self, delivery: Delivery) -> None:
+        if self.journal.suspects or self.journal.culprits:
+            key = digest(delivery.topic, delivery.payload)
+            if key in self.journal.suspects or key in self.journal.culprits:
+                self._suspects.append(delivery)
+                self._wake.set()
+                return
         self._pending.append(delivery)
         if len(self._pending) >= self.settings.batch_max:
             self._wake.set()
 
-    def _on_subscribe(self, client: Client, mid: int, qos: Any, properties: Any) -> None:
-        self._subscriptions_pending -= 1
-        if self._subscriptions_pending <= 0 and not self.subscribed.is_set():
-            self.subscribed.set()
-            log.info("ingest worker %s subscribed", self.worker_id)
+    # -- handling (worker thread) ----------------------------------------------------------
 
-    def _build(self, deliveries: list[Delivery]) -> WriteBatch:
-        received_at = datetime.now(UTC)
-        messages = [Inbound(d.topic, d.payload, received_at) for d in deliveries]
-        return build_batch(messages, self.rules, self.directory, self.worker_id)
+    def _handle(self, work: _Work, *, alone: bool = False) -> None:
+        """Journal, then route, decode and validate: the journal must name these messages
+        before anything that could end the process touches them."""
+        self.journal.working_on((digest(d.topic, d.payload) for d in work.deliveries), alone=alone)
+        messages = [Inbound(d.topic, d.payload, work.received_at) for d in work.deliveries]
+        known = self.directory.known(batches.meters_named(messages, self.rules.topic_prefix))
+        work.handled = batches.handle(messages, self.rules, known)
 
-    def _write(self, batch: WriteBatch) -> WriteResult:
+    def _write(self, part: list[Handled], received_at: datetime) -> WriteResult:
+        batch = batches.merge(part, received_at, self.worker_id)
         result = self.writer.write(batch)
         self.directory.remember(batch.new_meters)
         return result
 
-    async def _store(self, deliveries: list[Delivery], batch: WriteBatch) -> None:
-        """Write one batch, retrying until the database takes it, then acknowledge it."""
+    def _split(self, part: list[Handled], error: BaseException) -> list[list[Handled]]:
+        """The database refused ``part`` for its rows: halves, then one message's pieces, then
+        the refused piece as a dead letter."""
+        if len(part) > 1:
+            middle = len(part) // 2
+            return [part[:middle], part[middle:]]
+        pieces = batches.pieces(part[0])
+        if len(pieces) > 1:
+            return [[piece] for piece in pieces]
+        item = part[0]
+        if any(d.reason_code == batches.STORE_REFUSED for d in item.outcome.dead_letters):
+            # Even the dead letter was refused: there is no smaller part. Surface it.
+            raise error
+        log.warning(
+            "the database refused part of a message on %s (%s: %s); kept as a dead letter",
+            item.message.topic[:120],
+            type(error).__name__,
+            str(error)[:200],
+        )
+        return [[batches.refused(item, error)]]
+
+    # -- the loop (event loop) -------------------------------------------------------------
+
+    async def _decode(self, work: _Work, *, alone: bool = False) -> None:
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(asyncio.to_thread(self._handle, work, alone=alone)),
+                timeout=DECODE_STALL_SECONDS,
+            )
+        except TimeoutError:
+            log.critical(
+                "handling %d messages took over %.0f s: a handler never returns. Ending the "
+                "process; after the restart the crash journal isolates the message",
+                len(work.deliveries),
+                DECODE_STALL_SECONDS,
+            )
+            self._exit_process(STALL_EXIT_STATUS)
+            raise
+
+    async def _store(self, work: _Work) -> None:
+        """Write, retrying while the database is away, cutting down what it refuses; then
+        acknowledge everything."""
+        queue: deque[list[Handled]] = deque([work.handled]) if work.handled else deque()
+        total = WriteResult()
         backoff = 0.5
-        while True:
+        while queue:
+            part = queue[0]
             try:
-                result = await asyncio.to_thread(self._write, batch)
-                break
-            except Exception:
-                # The database is unreachable or refused the batch: keep the messages
-                # unacknowledged and try again; the broker holds everything else.
-                log.exception("batch of %d messages not stored; retrying", len(deliveries))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
-        self.stats.messages += len(deliveries)
-        self.stats.add(result)
+                result = await asyncio.to_thread(self._write, part, work.received_at)
+            except Exception as exc:
+                if is_transient(exc):
+                    # Keep the messages unacknowledged; the broker holds everything else.
+                    log.warning(
+                        "database unavailable (%s: %s); %d messages wait, retrying in %.1f s",
+                        type(exc).__name__,
+                        str(exc).splitlines()[0][:200] if str(exc) else "",
+                        len(work.deliveries),
+                        backoff,
+                    )
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                    continue
+                queue.popleft()
+                try:
+                    queue.extendleft(reversed(self._split(part, exc)))
+                except Exception:
+                    log.exception("a dead letter was refused; retrying in %.1f s", backoff)
+                    queue.appendleft(part)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                continue
+            queue.popleft()
+            _added(total, result)
+            backoff = 0.5
+        self.stats.messages += len(work.deliveries)
+        self.stats.add(total)
         if self.on_batch is not None:
-            self.on_batch(result)
-        if self._client is not None:
-            acknowledge(self._client, deliveries)
+            self.on_batch(total)
+        acknowledge(self.session.client, work.deliveries)
+
+    async def _suspect(self, delivery: Delivery) -> None:
+        """A message in flight at the last crash: alone, or quarantined if it was alone then."""
+        key = digest(delivery.topic, delivery.payload)
+        work = _Work([delivery], datetime.now(UTC))
+        if key in self.journal.culprits:
+            log.error("quarantining a message on %s that ended the worker twice", delivery.topic)
+            message = Inbound(delivery.topic, delivery.payload, work.received_at)
+            work.handled = [
+                batches.quarantined(
+                    message, self.rules.topic_prefix, self.settings.max_payload_bytes
+                )
+            ]
+        else:
+            await self._decode(work, alone=True)
+        await self._store(work)
+        self.journal.resolved(key)
 
     async def _flush_forever(self) -> None:
         """Decode batch N+1 while batch N is being written: the database works on the other
@@ -184,17 +285,27 @@ class IngestWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             self._wake.clear()
+            if self._suspects:
+                self._writing = True
+                if storing is not None:
+                    await storing
+                    storing = None
+                while self._suspects:
+                    await self._suspect(self._suspects.popleft())
             if not self._pending:
-                if storing is not None and storing.done():
+                if storing is None or storing.done():
+                    if storing is not None:
+                        storing.result()
                     storing = None
                     self._writing = False
                 continue
-            deliveries, self._pending = self._pending, []
+            work = _Work(self._pending, datetime.now(UTC))
+            self._pending = []
             self._writing = True
-            batch = await asyncio.to_thread(self._build, deliveries)
+            await self._decode(work)
             if storing is not None:
                 await storing
-            storing = asyncio.create_task(self._store(deliveries, batch))
+            storing = asyncio.create_task(self._store(work))
             storing.add_done_callback(lambda _task: self._wake.set())
 
     async def _sweep_offline_forever(self) -> None:
@@ -209,61 +320,44 @@ class IngestWorker:
             except Exception:
                 log.exception("offline sweep failed")
 
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending or self._suspects or self._writing)
+
     async def run(self, stop: asyncio.Event) -> None:
         tune_gc_for_batches()
-        address = parse_broker_url(self.settings.mqtt_url)
-        client = Client(
-            self.worker_id,
-            clean_session=False,
-            optimistic_acknowledgement=False,
-            session_expiry_interval=7 * 24 * 3600,
-            receive_maximum=65535,
-        )
-        attach(client, self._receive, ack_on_receipt=self.ack_on_receipt)
-        self._client = client
-        client.on_connect = lambda *_: self.connected.set()
-        client.on_subscribe = self._on_subscribe
-        if address.username:
-            client.set_auth_credentials(address.username, address.password)
-        context = address.ssl_context(
-            self.settings.mqtt_ca_file,
-            self.settings.mqtt_client_cert,
-            self.settings.mqtt_client_key,
-        )
-        tasks = [
-            asyncio.create_task(self._flush_forever()),
-            asyncio.create_task(self._sweep_offline_forever()),
-        ]
-        await client.connect(
-            address.host,
-            address.port,
-            ssl=context or False,
-            version=self.mqtt_version,
-            keepalive=30,
-        )
-        filters = subscription_filters(self.settings, self.mqtt_version)
-        self._subscriptions_pending = len(filters)
-        for topic_filter in filters:
-            client.subscribe(topic_filter, qos=1)
-        log.info("ingest worker %s connected to %s:%s", self.worker_id, address.host, address.port)
+        self.journal.open()
+        flushing = asyncio.create_task(self._flush_forever())
+        tasks = [flushing, asyncio.create_task(self.session.watch(stop))]
+        if not self.retire:
+            tasks.append(asyncio.create_task(self._sweep_offline_forever()))
+        await self.session.connect()
+        log.info("ingest worker %s connected to %s", self.worker_id, self.settings.mqtt_url)
         started = time.monotonic()
+        if self.retire:
+            tasks.append(asyncio.create_task(self._drain_then_stop(stop)))
         stopped = asyncio.create_task(stop.wait())
+        clean = False
         try:
             # A failure in the batching loop is a bug: stop the worker (exit non-zero) rather
             # than go on receiving; everything unacknowledged is redelivered after a restart.
-            done, _ = await asyncio.wait({stopped, tasks[0]}, return_when=asyncio.FIRST_COMPLETED)
-            if tasks[0] in done:
-                tasks[0].result()
+            done, _ = await asyncio.wait({stopped, flushing}, return_when=asyncio.FIRST_COMPLETED)
+            if flushing in done:
+                flushing.result()
+            clean = True
         finally:
             stopped.cancel()
             # Let an in-flight batch finish so that its messages are acknowledged.
             deadline = time.monotonic() + 10
-            while (self._pending or self._writing) and time.monotonic() < deadline:
+            while self.busy and time.monotonic() < deadline and not flushing.done():
                 self._wake.set()
                 await asyncio.sleep(0.05)
-            await client.disconnect()
+            if clean and not self.busy:
+                self.journal.idle()
+            await self.session.close(end_session=self.retire and clean and not self.busy)
             for task in tasks:
                 task.cancel()
+            self.journal.close()
             log.info(
                 "ingest worker stopped after %.0f s: %d messages, %s",
                 time.monotonic() - started,
@@ -271,5 +365,29 @@ class IngestWorker:
                 dict(self.stats.counters),
             )
 
+    async def _drain_then_stop(self, stop: asyncio.Event, quiet_seconds: float = 3.0) -> None:
+        """Retiring: take what the broker kept in this session, store it, then end the session
+        so that the broker routes nothing more to it."""
+        await self.session.connected.wait()
+        await self.session.unsubscribe()
+        while True:
+            await asyncio.sleep(0.2)
+            quiet = time.monotonic() - self.session.last_delivery
+            if quiet >= quiet_seconds and not self.busy:
+                break
+        log.info(
+            "retired ingest worker %s: %d messages taken from its session",
+            self.worker_id,
+            self.stats.messages,
+        )
+        stop.set()
 
-__all__ = ["IngestWorker", "MQTTv50", "MQTTv311", "build_batch", "rules_from_settings"]
+
+__all__ = [
+    "IngestWorker",
+    "MQTTv50",
+    "MQTTv311",
+    "build_batch",
+    "rules_from_settings",
+    "subscription_filters",
+]

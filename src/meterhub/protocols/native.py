@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from itertools import repeat
+from operator import is_not
 from typing import Any, cast
 
 import orjson
 
+from meterhub.protocols import json_limits
 from meterhub.protocols.base import ParseContext, ParseError
 from meterhub.readings.model import MEASUREMENT_FIELDS, Reading, ReadingBlock, Rejection
 
@@ -27,6 +30,9 @@ METER_MISMATCH = "meter_mismatch"
 MISSING_FIELD = "missing_field"
 WRONG_TYPE = "wrong_type"
 BAD_TIMESTAMP = "bad_timestamp"
+NESTING_TOO_DEEP = "nesting_too_deep"
+FORBIDDEN_CHARACTER = "forbidden_character"
+VALUE_OUT_OF_RANGE = "value_out_of_range"
 
 MAX_BATCH_ITEMS = 10_000
 _KNOWN_KEYS = frozenset({"ts", "seq", "import_kwh_by_tariff", "meter_id", *MEASUREMENT_FIELDS})
@@ -35,6 +41,7 @@ _NUMBER_TYPES = frozenset({float, int, type(None)})
 _SEQ_TYPES = frozenset({int, type(None)})
 # Epoch seconds outside 2000-01-01 .. 2100-01-01 are almost surely milliseconds or garbage.
 _EPOCH_MIN, _EPOCH_MAX = 946_684_800, 4_102_444_800
+_NOT_NONE = partial(is_not, None)
 
 
 @dataclass(slots=True)
@@ -66,7 +73,7 @@ def parse_json(payload: bytes, max_bytes: int) -> tuple[Any, Rejection | None]:
 
 
 def parse_ts(value: Any) -> datetime | Rejection:
-    """ISO 8601 with an offset, or epoch seconds; always returned in UTC."""
+    """ISO 8601 with an offset, or epoch seconds, between 2000 and 2100; always returned in UTC."""
     if isinstance(value, str):
         try:
             ts = datetime.fromisoformat(value)
@@ -75,6 +82,9 @@ def parse_ts(value: Any) -> datetime | Rejection:
         if ts.tzinfo is None:
             # A local time without an offset is ambiguous across DST changes: refuse it.
             return Rejection(BAD_TIMESTAMP, "ts has no UTC offset", "ts")
+        # Before any arithmetic: converting 0001-01-01+01:00 or 9999-12-31-01:00 overflows.
+        if not json_limits.MIN_YEAR <= ts.year <= json_limits.MAX_YEAR:
+            return Rejection(BAD_TIMESTAMP, f"ts {value[:40]!r} is outside 2000-2099", "ts")
         return ts.astimezone(UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not math.isfinite(value) or not _EPOCH_MIN <= value <= _EPOCH_MAX:
@@ -90,15 +100,18 @@ def reading_from_item(meter_id: str, item: Any) -> Reading | Rejection:
     if named is not None and named != meter_id:
         # A device may speak only for itself: the topic, which the broker's ACL ties to the
         # credential, is authoritative.
-        return Rejection(METER_MISMATCH, f"payload names meter {str(named)[:64]!r}", "meter_id")
+        return Rejection(METER_MISMATCH, f"payload names meter {_shown(named)}", "meter_id")
     if "ts" not in item:
         return Rejection(MISSING_FIELD, "ts is required", "ts")
     ts = parse_ts(item["ts"])
     if isinstance(ts, Rejection):
         return ts
     seq = item.get("seq")
-    if seq is not None and type(seq) is not int:
-        return Rejection(WRONG_TYPE, "seq must be an integer", "seq")
+    if seq is not None:
+        if type(seq) is not int:
+            return Rejection(WRONG_TYPE, "seq must be an integer", "seq")
+        if not json_limits.INT64_MIN <= seq <= json_limits.INT64_MAX:
+            return Rejection(VALUE_OUT_OF_RANGE, "seq must fit in a signed 64-bit integer", "seq")
     # Unrolled on purpose: this runs for every reading on the ingest hot path. ``type(x) is``
     # keeps booleans out (bool is a subclass of int).
     values: list[float | None] = []
@@ -155,17 +168,23 @@ def _plain_batch(meter_id: str, items: list[Any], decoded: Decoded, materialize:
     if set(map(type, texts)) != {str}:
         return False
     stamps: list[datetime] = []
+    low_year, high_year = json_limits.MIN_YEAR, json_limits.MAX_YEAR
     for value in cast("list[str]", texts):
         try:
             ts = datetime.fromisoformat(value)
         except ValueError:
             return False
-        if ts.tzinfo is None:
+        if ts.tzinfo is None or not low_year <= ts.year <= high_year:
             return False
         stamps.append(ts if ts.tzinfo is UTC else ts.astimezone(UTC))
     seqs = list(map(dict.get, items, repeat("seq")))
-    if not set(map(type, seqs)) <= _SEQ_TYPES:
+    seq_types = set(map(type, seqs))
+    if not seq_types <= _SEQ_TYPES:
         return False
+    if int in seq_types:
+        present = cast("list[int]", list(filter(_NOT_NONE, seqs)))
+        if min(present) < json_limits.INT64_MIN or max(present) > json_limits.INT64_MAX:
+            return False
     columns: dict[str, list[Any]] = {}
     for name in MEASUREMENT_FIELDS:
         column = list(map(dict.get, items, repeat(name)))
@@ -188,6 +207,8 @@ def decode(
     path); otherwise ``Decoded.readings`` always holds every reading."""
     decoded = Decoded()
     document, problem = parse_json(payload, max_bytes)
+    if problem is None:
+        problem = forbidden_content(payload, document)
     if problem is not None:
         decoded.rejections.append(ItemRejection(None, problem, payload))
         return decoded
@@ -214,21 +235,48 @@ def decode(
     if batch:
         named = document.get("meter_id")
         if named is not None and named != meter_id:
-            rejection = Rejection(
-                METER_MISMATCH, f"batch names meter {str(named)[:64]!r}", "meter_id"
-            )
+            rejection = Rejection(METER_MISMATCH, f"batch names meter {_shown(named)}", "meter_id")
             decoded.rejections.append(ItemRejection(None, rejection, payload))
             return decoded
         if _plain_batch(meter_id, items, decoded, materialize):
             return decoded
+    # A clean batch has three levels; anything deeper is in the items, checked one by one.
+    deep = json_limits.may_nest_deeper(payload)
     for index, item in enumerate(items):
-        result = reading_from_item(meter_id, item)
+        if deep and json_limits.exceeds_depth(item, json_limits.MAX_NESTING - 2):
+            result: Reading | Rejection = Rejection(
+                NESTING_TOO_DEEP, f"more than {json_limits.MAX_NESTING} levels of nesting"
+            )
+        else:
+            result = reading_from_item(meter_id, item)
         if isinstance(result, Rejection):
-            raw = orjson.dumps(item) if batch else payload
+            raw = item_bytes(item, payload) if batch else payload
             decoded.rejections.append(ItemRejection(index if batch else None, result, raw))
         else:
             decoded.readings.append(result)
     return decoded
+
+
+def forbidden_content(payload: bytes, document: Any) -> Rejection | None:
+    """What no part of a meter's message may hold, whatever the kind of message: U+0000
+    (PostgreSQL cannot store it in text or jsonb)."""
+    if json_limits.may_hold_nul(payload) and json_limits.contains_nul(document):
+        return Rejection(FORBIDDEN_CHARACTER, "a string holds U+0000 (NUL)")
+    return None
+
+
+def item_bytes(item: Any, payload: bytes) -> bytes:
+    """One batch item as JSON for its dead letter; the whole message where it cannot be
+    re-encoded (orjson stops at 254 levels), so that nothing refused is lost."""
+    try:
+        return orjson.dumps(item)
+    except (orjson.JSONEncodeError, TypeError):
+        return payload
+
+
+def _shown(value: Any) -> str:
+    """A value quoted in a message, never expanded: repr of a deep list would recurse."""
+    return repr(value[:64]) if isinstance(value, str) else f"of type {type(value).__name__}"
 
 
 def parse(data: bytes, context: ParseContext) -> list[Reading]:
