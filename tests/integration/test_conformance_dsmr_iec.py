@@ -3,6 +3,12 @@
 Every ``*.expected.json`` is checked against the sample beside it: meter id, energy registers,
 power, voltage and M-Bus values. ``crc_valid: false`` means the parser must refuse the sample,
 and ``meterhub parse`` must exit 2 with one line on stderr.
+
+Timestamps: the corpus gives each clock line verbatim (``"170102192002W"``), the meter's wall
+clock with its summer/winter flag. DSMR samples are parsed with no zone given, which for DSMR
+means Europe/Amsterdam; the expected UTC time is worked out here from that text
+(``expected_clock``), not by the parser's code. Mode D IEC samples are Norwegian and read in
+Europe/Oslo.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +29,21 @@ from meterhub.protocols.base import ParseContext, ParseError, parse
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
 FALLBACK_ID = "fallback-1"
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+def expected_clock(text: str, zone: ZoneInfo) -> tuple[datetime, bool]:
+    """A clock text ``YYMMDDhhmmss[S|W]`` in UTC, and whether its flag agrees with the zone.
+
+    The wall time is read in the zone; in the hour that comes twice in autumn, W is the second
+    one (fold 1). Summer time is an offset other than January's (true of Amsterdam and Oslo).
+    """
+    wall = datetime.strptime(text[:12], "%y%m%d%H%M%S")
+    flag = text[12:]
+    local = wall.replace(tzinfo=zone, fold=1 if flag == "W" else 0)
+    summer = local.utcoffset() != datetime(wall.year, 1, 15, tzinfo=zone).utcoffset()
+    return local.astimezone(UTC), not flag or (flag == "S") == summer
 
 
 def _samples(folder: str) -> list[Path]:
@@ -70,7 +92,7 @@ def test_the_corpus_has_the_samples_the_readme_lists() -> None:
 @pytest.mark.parametrize("path", DSMR, ids=_ids(DSMR))
 def test_dsmr_sample(path: Path) -> None:
     expected, data = _expected(path)
-    context = ParseContext(timezone=ZoneInfo("Europe/Amsterdam"), meter_id=None)
+    context = ParseContext()  # no zone: DSMR's own, Europe/Amsterdam
     if expected["crc_valid"] is False:
         with pytest.raises(ParseError) as refused:
             parse("dsmr", data, context)
@@ -80,7 +102,7 @@ def test_dsmr_sample(path: Path) -> None:
         with pytest.raises(ParseError) as refused:
             parse("dsmr", data, context)
         assert refused.value.code == "missing_meter_id"
-        context = ParseContext(timezone=ZoneInfo("Europe/Amsterdam"), meter_id=FALLBACK_ID)
+        context = ParseContext(meter_id=FALLBACK_ID)
     [reading] = parse("dsmr", data, context)
 
     if expected.get("equipment_identifier_raw"):
@@ -122,6 +144,10 @@ def test_dsmr_sample(path: Path) -> None:
         assert reading.ts == context.now
     else:
         assert reading.extra["obis"]["0-0:1.0.0"]["raw"] == expected["timestamp"]
+        utc, agrees = expected_clock(expected["timestamp"], AMSTERDAM)
+        assert reading.ts == utc
+        # iskra_ie sends S on 2 February: kept, read as CET, and marked.
+        assert reading.extra.get("clock_flag_mismatch", False) is not agrees
 
     channels = {device["channel"]: device for device in reading.extra.get("mbus", [])}
     for device in expected["mbus"]:
@@ -131,6 +157,8 @@ def test_dsmr_sample(path: Path) -> None:
         assert got["obis"] == device["reading_obis"]
         assert got["value"] == pytest.approx(device["value"])
         assert got["unit"] == device["unit"]
+        if device.get("timestamp"):
+            assert got["ts"] == expected_clock(device["timestamp"], AMSTERDAM)[0].isoformat()
         if device.get("equipment_id"):
             assert got["equipment_id"] == device["equipment_id"]
     if expected["gas"] is not None:
@@ -143,7 +171,7 @@ def test_dsmr_sample(path: Path) -> None:
 def test_dsmr_sample_through_the_command(path: Path) -> None:
     expected, _ = _expected(path)
     sample = _sample(path, expected)
-    result = _cli("dsmr", sample, "--meter-id", FALLBACK_ID, "--timezone", "Europe/Amsterdam")
+    result = _cli("dsmr", sample, "--meter-id", FALLBACK_ID)  # no --timezone: Europe/Amsterdam
     if expected["crc_valid"] is False:
         assert result.returncode == 2
         assert result.stdout == b""
@@ -154,9 +182,13 @@ def test_dsmr_sample_through_the_command(path: Path) -> None:
     [line] = result.stdout.splitlines()
     document = orjson.loads(line)
     assert document["meter_id"] == FALLBACK_ID
-    if expected["timestamp"] and expected["timestamp"] == "170102192002W":
-        # v5: 2017-01-02 19:20:02 winter time in Amsterdam (UTC+1)
+    own_id = expected.get("equipment_identifier") or expected.get("equipment_identifier_raw")
+    assert document["extra"].get("frame_meter_id") == (own_id or None)
+    if expected["timestamp"] == "170102192002W":
+        # v5: 2017-01-02 19:20:02 winter time in Amsterdam (UTC+1), worked out by hand
         assert document["ts"] == "2017-01-02T18:20:02+00:00"
+    if expected["timestamp"]:
+        assert document["ts"] == expected_clock(expected["timestamp"], AMSTERDAM)[0].isoformat()
 
 
 def _iec_values(expected: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +198,7 @@ def _iec_values(expected: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("path", IEC, ids=_ids(IEC))
 def test_iec_sample(path: Path) -> None:
     expected, data = _expected(path)
-    context = ParseContext(timezone=ZoneInfo("Europe/Oslo"), meter_id=FALLBACK_ID)
+    context = ParseContext(timezone=OSLO, meter_id=FALLBACK_ID)
     if not expected["checksum"]["valid"]:
         with pytest.raises(ParseError):
             parse("iec62056-21", data, context)
@@ -174,6 +206,12 @@ def test_iec_sample(path: Path) -> None:
     [reading] = parse("iec62056-21", data, context)
     key = expected["key_values"]
     assert reading.meter_id == FALLBACK_ID
+    if "timestamp" in key:
+        utc, agrees = expected_clock(key["timestamp"], OSLO)
+        assert reading.ts == utc
+        # kamstrup_kam5 (W on 8 April) and ell5_example_c (W on 20 October) contradict Oslo's
+        # summer time: kept, read in the zone, marked.
+        assert reading.extra.get("clock_flag_mismatch", False) is not agrees
     assert reading.import_kwh == pytest.approx(key["active_energy_import_kwh"])
     if "active_energy_export_kwh" in key:
         assert reading.export_kwh == pytest.approx(key["active_energy_export_kwh"])

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from meterhub.cli import app
+from meterhub.protocols.iec62056_21 import crc16_arc
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 runner = CliRunner()
@@ -86,6 +87,72 @@ def test_native_batch_from_stdin() -> None:
     first, second = lines(result.stdout)
     assert first == {"meter_id": "M-1", "ts": "2026-11-24T04:30:00+00:00", "import_kwh": 1234.567}
     assert second["extra"] == {"rssi": -71}
+
+
+def dsmr_telegram(*lines: str) -> bytes:
+    body = ("/ISk5\\2MT382-1000\r\n\r\n" + "".join(f"{line}\r\n" for line in lines) + "!").encode()
+    return body + f"{crc16_arc(body):04X}\r\n".encode()
+
+
+def extra_of(document: dict[str, object]) -> dict[str, object]:
+    extra = document["extra"]
+    assert isinstance(extra, dict)
+    return extra
+
+
+TELEGRAM = dsmr_telegram(
+    f"0-0:96.1.1({b'K8EG004046395507'.hex().upper()})",
+    "0-0:1.0.0(240715120000S)",
+    "1-0:1.8.1(000004.426*kWh)",
+)
+
+
+def test_dsmr_without_timezone_reads_the_clock_in_europe_amsterdam() -> None:
+    result = runner.invoke(app, ["parse", "--format", "dsmr"], input=TELEGRAM)
+    assert result.exit_code == 0, result.output
+    (document,) = lines(result.stdout)
+    assert document["ts"] == "2024-07-15T10:00:00+00:00"  # 12:00 CEST
+    assert document["meter_id"] == "K8EG004046395507"
+    assert "frame_meter_id" not in extra_of(document)
+
+
+def test_a_timezone_given_is_used_for_dsmr() -> None:
+    result = runner.invoke(app, ["parse", "--format", "dsmr", "--timezone", "UTC"], input=TELEGRAM)
+    assert result.exit_code == 0, result.output
+    (document,) = lines(result.stdout)
+    assert document["ts"] == "2024-07-15T12:00:00+00:00"
+    assert extra_of(document)["clock_flag_mismatch"] is True  # S, and UTC has no summer time
+
+
+def test_meter_id_replaces_the_frames_id_which_is_kept() -> None:
+    result = runner.invoke(app, ["parse", "--format", "dsmr", "--meter-id", "M-1"], input=TELEGRAM)
+    assert result.exit_code == 0, result.output
+    (document,) = lines(result.stdout)
+    assert document["meter_id"] == "M-1"
+    assert extra_of(document)["frame_meter_id"] == "K8EG004046395507"
+
+
+def test_help_says_what_meter_id_and_timezone_do() -> None:
+    result = runner.invoke(app, ["parse", "--help"])
+    text = " ".join(result.stdout.replace("│", " ").split())  # the help's box, unwrapped
+    assert "replaces the id the frame names, which is kept as extra.frame_meter_id" in text
+    assert "default: the format's own, Europe/Amsterdam for dsmr" in text
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        (f"1-0:1.8.2({'9' * 309}*kWh)", "non_finite"),
+        ("1-0:1.8.2(-000004.426*kWh)", "negative_register"),
+    ],
+)
+def test_impossible_registers_exit_2_with_the_native_paths_code(line: str, code: str) -> None:
+    telegram = dsmr_telegram("0-0:1.0.0(240715120000S)", "1-0:1.8.1(000004.426*kWh)", line)
+    result = runner.invoke(app, ["parse", "--format", "dsmr", "--meter-id", "M-1"], input=telegram)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    (stderr_line,) = result.stderr.splitlines()
+    assert stderr_line.startswith(f"{code}: ")
 
 
 @pytest.mark.parametrize(

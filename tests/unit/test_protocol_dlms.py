@@ -280,6 +280,64 @@ def test_non_numeric_value_for_a_register_is_refused() -> None:
     assert refused(han_frame(apdu), meter_id="M-1") == "bad_value"
 
 
+# --- impossible values --------------------------------------------------------------------------
+
+
+def with_entry(code: str, value: AxdrValue, scaler_unit: list[AxdrValue] | None) -> bytes:
+    entry: list[AxdrValue] = [obis(code), value] + ([scaler_unit] if scaler_unit else [])
+    return han_frame(notification([*aidon_body(), entry]))
+
+
+@pytest.mark.parametrize(
+    ("code", "value", "scaler_unit"),
+    [
+        ("1.0.1.8.0.255", -4426, [0, WH]),  # a signed 1.8.0 (double-long)
+        ("1.0.2.8.0.255", -1, [1, WH]),
+        ("1.0.3.8.0.255", -10, [0, 32]),  # reactive energy, varh: kept in extra only
+        ("1.0.1.8.0.7", -5, [0, WH]),  # a billing period's 1.8.0: no field in the table
+        ("1.0.1.8.5.255", -5, None),  # tariff 5, no scaler: no field in the table either
+    ],
+)
+def test_a_negative_cumulative_register_is_refused(
+    code: str, value: int, scaler_unit: list[AxdrValue] | None
+) -> None:
+    assert refused(with_entry(code, value, scaler_unit)) == "negative_register"
+
+
+def test_a_kamstrup_channel_1_register_below_zero_is_refused() -> None:
+    body: list[AxdrValue] = [
+        "Kamstrup_V0001",
+        obis("1.1.0.0.5.255"), "5706567202753025",
+        obis("1.1.1.8.0.255"), -1,
+    ]  # fmt: skip
+    assert refused(han_frame(notification(body))) == "negative_register"
+
+
+@pytest.mark.parametrize(
+    ("value", "scaler_unit"),
+    [
+        (float("nan"), [0, V]),  # NaN in the frame (float64)
+        (float("inf"), [0, WH]),
+        (1e300, [127, WH]),  # finite in the frame, infinite once scaled by 10^127
+    ],
+)
+def test_a_value_that_is_not_finite_is_refused(value: float, scaler_unit: list[AxdrValue]) -> None:
+    code = "1.0.1.8.0.255" if scaler_unit[1] == WH else "1.0.32.7.0.255"
+    assert refused(with_entry(code, value, scaler_unit)) == "non_finite"
+
+
+def test_a_non_finite_float_is_refused_in_an_element_the_reading_does_not_use() -> None:
+    assert refused(with_entry("1.0.99.7.0.255", float("nan"), None)) == "non_finite"
+
+
+def test_negative_instantaneous_values_are_accepted() -> None:
+    pf: AxdrValue = [obis("1.0.13.7.0.255"), -95, [-2, 255]]  # -0.95
+    body: list[AxdrValue] = [*aidon_body(), pf]
+    body[2] = [obis("1.0.1.7.0.255"), -300, [0, W]]  # a meter that signs its net power
+    (reading,) = parse(han_frame(notification(body)))
+    assert (reading.power_w, reading.pf) == (-300.0, -0.95)
+
+
 # --- AES-GCM: ciphering built here with the cryptography library, independent of the parser ---
 
 
@@ -326,6 +384,24 @@ def test_tampered_tag_is_refused() -> None:
     apdu[-1] ^= 0x01
     code = refused(han_frame(bytes(apdu)), encryption_key=EK, authentication_key=AK)
     assert code == "auth_failed"
+
+
+def test_a_flipped_cipher_text_bit_is_auth_failed_not_a_wrong_key() -> None:
+    plain = notification(aidon_body(), date_time(2021, 12, 10, 16, 57, 0))
+    apdu = glo_ciphered(plain)
+    start = len(apdu) - 12 - len(plain)  # the cipher text, then the 12-byte tag
+    codes: dict[int, set[str]] = {}
+    for position in range(start, len(apdu)):
+        for bit in range(8):
+            altered = bytearray(apdu)
+            altered[position] ^= 1 << bit
+            code = refused(han_frame(bytes(altered)), encryption_key=EK, authentication_key=AK)
+            codes.setdefault(position - start, set()).add(code)
+    wrong_key = {offset for offset, found in codes.items() if "wrong_key" in found}
+    # Only the APDU tag (0x0F) and the date-time's length byte: altered, the plaintext neither
+    # starts as a notification nor decodes, exactly like noise from a wrong key.
+    assert wrong_key <= {0, 5}
+    assert set().union(*codes.values()) <= {"auth_failed", "wrong_key"}
 
 
 def test_ciphered_push_without_keys_is_refused() -> None:

@@ -72,9 +72,26 @@ def test_meter_id_not_printable_is_kept_as_sent() -> None:
     assert parse_one(data).meter_id == "3960221976967177082151037881335713"
 
 
-def test_context_meter_id_overrides() -> None:
+def test_context_meter_id_overrides_and_the_telegrams_own_id_is_kept() -> None:
     reading = parse_one(V5, ParseContext(meter_id="M-1", timezone=AMSTERDAM))
     assert reading.meter_id == "M-1"
+    assert reading.extra["frame_meter_id"] == "K8EG004046395507"
+
+
+def test_context_meter_id_equal_to_the_telegrams_adds_nothing() -> None:
+    reading = parse_one(V5, ParseContext(meter_id="K8EG004046395507"))
+    assert reading.meter_id == "K8EG004046395507"
+    assert "frame_meter_id" not in reading.extra
+
+
+def test_context_meter_id_serves_a_telegram_whose_own_id_is_no_meter_id() -> None:
+    too_long = telegram(f"0-0:96.1.1({'AB' * 40})", "1-0:1.8.1(1.0*kWh)")
+    reading = parse_one(too_long, ParseContext(meter_id="M-1"))
+    assert (reading.meter_id, reading.extra["frame_meter_id"]) == ("M-1", "AB" * 40)
+
+
+def test_no_context_meter_id_uses_the_telegrams_and_adds_nothing() -> None:
+    assert "frame_meter_id" not in parse_one(V5).extra
 
 
 def test_no_meter_id_anywhere_is_refused() -> None:
@@ -102,6 +119,90 @@ def test_summer_winter_flag_picks_the_repeated_hour(flag: str, utc_hour: int) ->
     # 2024-10-27 02:30 happens twice in Amsterdam: 00:30 UTC (CEST) and 01:30 UTC (CET).
     data = telegram(meter_id_line("M1"), f"0-0:1.0.0(241027023000{flag})", "1-0:1.8.1(1*kWh)")
     assert parse_one(data).ts == datetime(2024, 10, 27, utc_hour, 30, tzinfo=UTC)
+
+
+def test_no_zone_given_means_europe_amsterdam() -> None:
+    # 2017-01-02 19:20:02 W is CET (UTC+1); the context names no zone.
+    [reading] = parse("dsmr", V5, ParseContext(now=NOW))
+    assert reading.ts == datetime(2017, 1, 2, 18, 20, 2, tzinfo=UTC)
+    [reading] = parse("dsmr", V5)  # no context at all
+    assert reading.ts == datetime(2017, 1, 2, 18, 20, 2, tzinfo=UTC)
+
+
+def test_no_zone_given_reads_summer_time_as_cest() -> None:
+    data = telegram(meter_id_line("M1"), "0-0:1.0.0(240715120000S)", "1-0:1.8.1(1*kWh)")
+    reading = parse_one(data, ParseContext(now=NOW))
+    assert reading.ts == datetime(2024, 7, 15, 10, 0, tzinfo=UTC)
+    assert "clock_flag_mismatch" not in reading.extra
+
+
+def test_a_zone_given_wins_over_the_default() -> None:
+    reading = parse_one(V5, ParseContext(timezone=ZoneInfo("Europe/Dublin")))
+    assert reading.ts == datetime(2017, 1, 2, 19, 20, 2, tzinfo=UTC)  # GMT in January
+
+
+@pytest.mark.parametrize(
+    ("clock", "utc"),
+    [
+        # S in winter: the zone says CET, so 13:27:47 is 12:27:47 UTC (the Iskra IE sample).
+        ("230202132747S", datetime(2023, 2, 2, 12, 27, 47, tzinfo=UTC)),
+        # W in summer: the zone says CEST.
+        ("220408135021W", datetime(2022, 4, 8, 11, 50, 21, tzinfo=UTC)),
+    ],
+)
+def test_a_flag_that_contradicts_the_zone_is_kept_read_in_the_zone_and_marked(
+    clock: str, utc: datetime
+) -> None:
+    data = telegram(meter_id_line("M1"), f"0-0:1.0.0({clock})", "1-0:1.8.1(1*kWh)")
+    reading = parse_one(data)
+    assert reading.ts == utc
+    assert reading.extra["clock_flag_mismatch"] is True
+
+
+def test_a_summer_flag_contradicts_a_zone_without_summer_time() -> None:
+    data = telegram(meter_id_line("M1"), "0-0:1.0.0(240715120000S)", "1-0:1.8.1(1*kWh)")
+    reading = parse_one(data, ParseContext(timezone=ZoneInfo("UTC")))
+    assert reading.ts == datetime(2024, 7, 15, 12, 0, tzinfo=UTC)
+    assert reading.extra["clock_flag_mismatch"] is True
+    winter = telegram(meter_id_line("M1"), "0-0:1.0.0(240715120000W)", "1-0:1.8.1(1*kWh)")
+    assert (
+        "clock_flag_mismatch" not in parse_one(winter, ParseContext(timezone=ZoneInfo("UTC"))).extra
+    )
+
+
+@pytest.mark.parametrize(("flag", "utc_hour"), [("S", 0), ("W", 1)])
+def test_the_flag_picks_the_repeated_hour_in_dublin_too(flag: str, utc_hour: int) -> None:
+    # Europe/Dublin is on "negative" daylight saving time in winter (dst() is -1 h in January),
+    # so summer is told by the larger offset, not by dst(). 01:30 happens twice on 2024-10-27:
+    # 00:30 UTC (IST, +1) and 01:30 UTC (GMT).
+    dublin = ParseContext(timezone=ZoneInfo("Europe/Dublin"))
+    data = telegram(meter_id_line("M1"), f"0-0:1.0.0(241027013000{flag})", "1-0:1.8.1(1*kWh)")
+    reading = parse_one(data, dublin)
+    assert reading.ts == datetime(2024, 10, 27, utc_hour, 30, tzinfo=UTC)
+    assert "clock_flag_mismatch" not in reading.extra
+
+
+@pytest.mark.parametrize(
+    ("clock", "agrees"),
+    [
+        ("240115120000W", True),
+        ("240715120000S", True),
+        ("240115120000S", False),
+        ("240715120000W", False),
+    ],
+)
+def test_dublin_flags_agree_with_its_seasons(clock: str, agrees: bool) -> None:
+    data = telegram(meter_id_line("M1"), f"0-0:1.0.0({clock})", "1-0:1.8.1(1*kWh)")
+    reading = parse_one(data, ParseContext(timezone=ZoneInfo("Europe/Dublin")))
+    assert ("clock_flag_mismatch" not in reading.extra) is agrees
+
+
+def test_a_wall_time_in_the_spring_gap_is_refused() -> None:
+    # 2024-03-31 02:30 does not exist in Amsterdam: the clocks jump from 02:00 to 03:00.
+    data = telegram(meter_id_line("M1"), "0-0:1.0.0(240331023000S)", "1-0:1.8.1(1*kWh)")
+    with pytest.raises(ParseError) as refused:
+        parse("dsmr", data, CONTEXT)
+    assert refused.value.code == "bad_timestamp"
 
 
 def test_telegram_without_clock_uses_now() -> None:
@@ -209,6 +310,107 @@ def test_garbled_line_is_malformed() -> None:
 
 def test_several_telegrams_in_one_capture() -> None:
     assert len(parse("dsmr", V5 + V5, CONTEXT)) == 2
+
+
+# --- impossible values ------------------------------------------------------------------
+
+HUGE = "9" * 309  # more than 308 digits: infinity as a float
+
+
+def refusal(*lines: str) -> str:
+    with pytest.raises(ParseError) as refused:
+        parse("dsmr", telegram(meter_id_line("M1"), "0-0:1.0.0(170102192002W)", *lines), CONTEXT)
+    return refused.value.code
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"1-0:1.8.1({HUGE}.000*kWh)",  # a register, in the field's unit
+        f"1-0:1.8.0({HUGE}000*Wh)",  # a register through a factor (Decimal)
+        f"1-0:1.7.0({HUGE}*kW)",  # power
+        f"1-0:32.7.0({HUGE})",  # no unit
+        f"1-0:99.1.0({HUGE}*kWh)",  # a code the table does not know
+        f"1-0:99.97.0(1)(0-0:96.7.19)(170102192002W)({HUGE}*s)",  # several groups
+    ],
+)
+def test_a_value_beyond_the_float_range_is_non_finite(line: str) -> None:
+    assert refusal(line) == "non_finite"
+
+
+def test_tariff_registers_whose_sum_overflows_are_non_finite() -> None:
+    # Each is finite (9e307); their sum, the reading's import_kwh, is not.
+    big = "9" + "0" * 307
+    assert refusal(f"1-0:1.8.1({big}*kWh)", f"1-0:1.8.2({big}*kWh)") == "non_finite"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "1-0:1.8.1(-000004.426*kWh)",
+        "1-0:1.8.2(-000000.001*kWh)",
+        "1-0:2.8.1(-000002.444*kWh)",
+        "1-0:1.8.0(-006545766*Wh)",
+        "1-0:3.8.0(-000111.222*kvarh)",  # reactive energy: kept only in extra, still a register
+        "1-0:1.8.1*7(-000001.000*kWh)",  # a billing period's register
+    ],
+)
+def test_a_negative_cumulative_register_is_refused(line: str) -> None:
+    assert refusal("1-0:1.8.2(000002.399*kWh)", line) == "negative_register"
+
+
+def test_negative_instantaneous_values_are_accepted() -> None:
+    data = telegram(
+        meter_id_line("M1"),
+        "1-0:1.8.1(000004.426*kWh)",
+        "1-0:1.7.0(-00.244*kW)",  # a meter that nets import and export in one value
+        "1-0:13.7.0(-0.95)",  # signed power factor
+        crc=False,
+    )
+    reading = parse_one(data)
+    assert (reading.power_w, reading.pf, reading.import_kwh) == (-244.0, -0.95, 4.426)
+
+
+@pytest.mark.parametrize(
+    ("value", "code"), [("-00001.000*m3", "negative_register"), (f"{HUGE}*m3", "non_finite")]
+)
+def test_an_impossible_mbus_value_is_withheld_and_the_electricity_reading_kept(
+    value: str, code: str
+) -> None:
+    data = telegram(
+        meter_id_line("M1"),
+        "0-0:1.0.0(170102192002W)",
+        "1-0:1.8.1(000004.426*kWh)",
+        "0-1:24.1.0(003)",
+        f"0-1:24.2.1(170102161005W)({value})",
+        "0-2:24.1.0(007)",
+        "0-2:24.2.1(170102161005W)(00872.234*m3)",
+    )
+    reading = parse_one(data)
+    assert reading.import_kwh == 4.426
+    gas, water = reading.extra["mbus"]
+    assert gas == {
+        "channel": 1, "device_type": 3, "kind": "gas", "obis": "0-1:24.2.1", "refused": code
+    }  # fmt: skip
+    assert reading.extra["obis"]["0-1:24.2.1"] == {
+        "raw": ["170102161005W", value], "refused": code
+    }  # fmt: skip
+    assert water["value"] == 872.234
+
+
+def test_an_impossible_dsmr_2_2_gas_value_is_withheld() -> None:
+    data = telegram(
+        meter_id_line("M1"),
+        "1-0:1.8.1(00001.001*kWh)",
+        "0-1:24.1.0(3)",
+        "0-1:24.3.0(161107190000)(00)(60)(1)(0-1:24.2.1)(m3)",
+        "(-0001.001)",
+        crc=False,
+    )
+    reading = parse_one(data)
+    [gas] = reading.extra["mbus"]
+    assert gas["refused"] == "negative_register" and "value" not in gas
+    assert reading.import_kwh == 1.001
 
 
 # --- properties -------------------------------------------------------------------------

@@ -132,12 +132,51 @@ def test_tampered_tag_is_refused() -> None:
     assert refused(bytes(frame)) == "auth_failed"
 
 
-def test_tampered_cipher_text_is_refused() -> None:
-    frame = bytearray(smarty_frame())
-    frame[40] ^= 0x01
-    # The tag fails; the unauthenticated plaintext then fails its CRC, which reads as a wrong
-    # key: both are refusals, the code cannot always tell them apart.
-    assert refused(bytes(frame)) in {"wrong_key", "auth_failed"}
+CIPHER_TEXT_START = 18  # DB 08 <8-byte system title> 82 <2-byte length> 30 <4-byte counter>
+
+
+def flipped(frame: bytes, position: int, bit: int) -> bytes:
+    altered = bytearray(frame)
+    altered[position] ^= 1 << bit
+    return bytes(altered)
+
+
+def test_every_flipped_bit_of_the_cipher_text_or_tag_is_auth_failed() -> None:
+    # AES-GCM's cipher text is AES-CTR: a flipped bit flips the same plaintext bit, so the
+    # telegram still deciphers to text (with a bad CRC or a garbled line); a wrong key does not.
+    frame = smarty_frame()
+    codes = {
+        (position, bit): refused(flipped(frame, position, bit))
+        for position in range(CIPHER_TEXT_START, len(frame))
+        for bit in range(8)
+    }
+    assert set(codes.values()) == {"auth_failed"}
+    assert len(codes) == 8 * (len(PLAINTEXT) + 12)
+
+
+def test_a_flipped_security_control_bit_that_keeps_it_authenticated_is_auth_failed() -> None:
+    frame = smarty_frame()
+    # 0x30 = authenticated and encrypted; 0x01..0x08 (key set, suite) change only the AAD.
+    assert {refused(flipped(frame, 13, bit)) for bit in range(4)} == {"auth_failed"}
+
+
+@pytest.mark.parametrize("position", [*range(2, 10), *range(14, 18)])
+def test_a_flipped_system_title_or_counter_reads_as_a_wrong_key(position: int) -> None:
+    # The IV changes, so the plaintext turns to noise, exactly as with a wrong key: the bytes do
+    # not tell the two apart (protocols/dsmr.py says so).
+    assert refused(flipped(smarty_frame(), position, 0)) == "wrong_key"
+
+
+@given(st.binary(min_size=16, max_size=16).filter(lambda key: key != KEY))
+def test_any_wrong_key_is_wrong_key(key: bytes) -> None:
+    wrong = ParseContext(timezone=LUXEMBOURG, encryption_key=key)
+    assert refused(smarty_frame(), wrong) == "wrong_key"
+
+
+def test_no_zone_given_reads_the_clock_as_central_european_time() -> None:
+    # Luxembourg keeps the same clock as the Netherlands: DSMR's default zone fits.
+    reading = parse_one(smarty_frame(), ParseContext(encryption_key=KEY))
+    assert reading.ts == datetime(2026, 7, 4, 8, 15, 30, tzinfo=UTC)  # 10:15:30 CEST
 
 
 def test_missing_key_is_refused() -> None:

@@ -93,6 +93,70 @@ def test_mode_c_bad_bcc() -> None:
     assert refused.value.code == "bad_crc"
 
 
+def test_no_zone_given_reads_the_clock_as_utc() -> None:
+    [reading] = parse("iec62056-21", mode_d(*LINES), ParseContext(meter_id="M1"))
+    assert reading.ts == datetime(2022, 2, 4, 11, 6, 50, tzinfo=UTC)
+
+
+def test_a_winter_flag_in_summer_is_read_in_the_zone_and_marked() -> None:
+    # The Kamstrup sample of the conformance corpus sends W on 8 April, Oslo being on CEST.
+    [reading] = parse("iec62056-21", mode_d("0-0:1.0.0(220408135021W)", *LINES[1:]), CONTEXT)
+    assert reading.ts == datetime(2022, 4, 8, 11, 50, 21, tzinfo=UTC)
+    assert reading.extra["clock_flag_mismatch"] is True
+
+
+def test_meter_id_overrides_the_readouts_which_is_kept() -> None:
+    data = mode_d("0-0:C.1.0(63355730)", *LINES)
+    [reading] = parse("iec62056-21", data, CONTEXT)
+    assert (reading.meter_id, reading.extra["frame_meter_id"]) == ("M1", "63355730")
+    [own] = parse("iec62056-21", data, ParseContext(timezone=OSLO))
+    assert own.meter_id == "63355730" and "frame_meter_id" not in own.extra
+
+
+def test_a_readouts_id_that_is_no_meter_id_is_refused_without_an_override() -> None:
+    data = mode_d("0-0:C.1.0(63 355 730)", *LINES)
+    with pytest.raises(ParseError) as refused:
+        parse("iec62056-21", data, ParseContext(timezone=OSLO))
+    assert refused.value.code == "bad_meter_id"
+    [reading] = parse("iec62056-21", data, CONTEXT)
+    assert reading.extra["frame_meter_id"] == "63 355 730"
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        (f"1-0:1.8.0({'9' * 309}.000*kWh)", "non_finite"),
+        (f"1-0:32.7.0({'9' * 400}*V)", "non_finite"),
+        ("1-0:1.8.0(-00010501.076*kWh)", "negative_register"),
+        ("1-0:2.8.0(-00000000.001*kWh)", "negative_register"),
+    ],
+)
+def test_impossible_values_in_a_mode_d_push_are_refused(line: str, code: str) -> None:
+    lines = [line if line.split("(")[0] == known.split("(")[0] else known for known in LINES]
+    with pytest.raises(ParseError) as refused:
+        parse("iec62056-21", mode_d(*lines), CONTEXT)
+    assert refused.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("1-0:1.8.1*07(-0006334.294*kWh)", "negative_register"),  # a billing period
+        (f"1-0:1.8.0*255({'9' * 309}*kWh)", "non_finite"),
+    ],
+)
+def test_impossible_values_in_a_mode_c_readout_are_refused(line: str, code: str) -> None:
+    data = mode_c("1-0:0.0.0*255(63355730)", "1-0:1.8.0*255(0008048.375*kWh)", line)
+    with pytest.raises(ParseError) as refused:
+        parse("iec62056-21", data, CONTEXT)
+    assert refused.value.code == code
+
+
+def test_negative_power_is_accepted() -> None:
+    [reading] = parse("iec62056-21", mode_d(*LINES[:3], "1-0:1.7.0(-0002.301*kW)"), CONTEXT)
+    assert reading.power_w == -2301.0
+
+
 def test_readout_without_meter_id_needs_one() -> None:
     with pytest.raises(ParseError) as refused:
         parse("iec62056-21", mode_d(*LINES), ParseContext())

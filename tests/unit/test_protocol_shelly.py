@@ -75,6 +75,29 @@ def test_a_register_missing_on_one_channel_is_not_half_summed() -> None:
     assert reading.power_w == 3.0
 
 
+def test_negative_power_is_accepted() -> None:
+    status = {"mac": "AA", "emeters": [{"total": 5.0, "power": -300.5, "pf": -0.5}]}
+    (reading,) = shelly.parse(orjson.dumps(status), context())
+    assert (reading.import_kwh, reading.power_w, reading.pf) == (0.005, -300.5, -0.5)
+
+
+def test_meter_id_overrides_the_device_id_which_is_kept() -> None:
+    reading = parse_fixture("gen1_em_status.json", context("m-1"))
+    assert reading.meter_id == "m-1"
+    assert reading.extra["frame_meter_id"] == "shelly-a4cf12f45a2b"
+
+
+def test_meter_id_equal_to_the_device_id_adds_nothing() -> None:
+    reading = parse_fixture("gen1_em_status.json", context("shelly-a4cf12f45a2b"))
+    assert "frame_meter_id" not in reading.extra
+
+
+def test_meter_id_serves_a_message_that_names_no_device() -> None:
+    status = {"emeters": [{"total": 5.0}]}
+    (reading,) = shelly.parse(orjson.dumps(status), context("m-1"))
+    assert reading.meter_id == "m-1" and "frame_meter_id" not in reading.extra
+
+
 # -- Gen2 ------------------------------------------------------------------------------------
 
 PRO3EM = dict(
@@ -205,7 +228,17 @@ def test_src_is_sanitised_to_the_meter_id_alphabet() -> None:
         ({"id": 1, "src": "x", "error": {"code": -105, "message": "no such"}}, "device_error"),
         ({"id": 1, "src": "x", "result": None}, "wrong_shape"),
         ({"id": "zero", "a_act_power": 1}, "wrong_type"),
-        ({"mac": "AA", "emeters": [{"total": 1e308}, {"total": 1e308}]}, "out_of_range"),
+        ({"mac": "AA", "emeters": [{"total": 1e308}, {"total": 1e308}]}, "non_finite"),
+        ({"mac": "AA", "emeters": [{"total": 5.0}, {"total": -1.0}]}, "negative_register"),
+        ({"mac": "AA", "emeters": [{"total_returned": -0.1}]}, "negative_register"),
+        ({"sys": {"mac": "AA"}, "emdata:0": {"total_act": -1.0}}, "negative_register"),
+        ({"sys": {"mac": "AA"}, "emdata:0": {"total_act_ret": -1}}, "negative_register"),
+        # A per-phase register that only extra keeps is still a register.
+        (
+            {"sys": {"mac": "AA"}, "emdata:0": {"total_act": 9.0, "b_total_act_energy": -1.0}},
+            "negative_register",
+        ),
+        ({"sys": {"mac": "AA"}, "em1data:1": {"total_act_energy": -5.0}}, "negative_register"),
     ],
 )
 def test_bad_input_is_refused_with_a_code(payload: bytes | dict[str, Any], code: str) -> None:

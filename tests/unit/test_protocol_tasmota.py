@@ -131,7 +131,11 @@ def test_meter_id_is_required_and_checked() -> None:
         ({"ENERGY": {"Power": True}}, "wrong_type"),
         ({"ENERGY": {"Power": []}}, "wrong_type"),
         ({"ENERGY": {"Power": [1, "x"]}}, "wrong_type"),
-        ({"ENERGY": {"Total": [1e308, 1e308]}}, "out_of_range"),
+        ({"ENERGY": {"Total": [1e308, 1e308]}}, "non_finite"),
+        ({"ENERGY": {"Power": [1e308, 1e308]}}, "non_finite"),
+        ({"ENERGY": {"Total": -0.5}}, "negative_register"),
+        ({"ENERGY": {"Total": [1.5, -0.5]}}, "negative_register"),  # one channel: not summed
+        ({"ENERGY": {"ExportActive": -2}}, "negative_register"),
         ({"Time": "yesterday", "ENERGY": {"Total": 1}}, "bad_timestamp"),
         ({"Time": 1700000000, "ENERGY": {"Total": 1}}, "bad_timestamp"),
         ({"Time": "0001-01-01T00:00:00", "ENERGY": {"Total": 1}}, "bad_timestamp"),
@@ -144,6 +148,19 @@ def test_bad_input_is_refused_with_a_code(payload: bytes | dict[str, Any], code:
 
 def test_a_sensor_message_of_a_device_without_energy_monitoring() -> None:
     assert error_code((FIXTURES / "sensor_no_energy.json").read_bytes()) == "missing_energy"
+
+
+def test_negative_power_and_power_factor_are_accepted() -> None:
+    # Net metering: a plug that feeds in shows negative power; some drivers sign the factor.
+    payload = {"ENERGY": {"Total": 1.5, "Power": [-120, 20], "Factor": -0.9}}
+    (reading,) = tasmota.parse(orjson.dumps(payload), context())
+    assert (reading.import_kwh, reading.power_w, reading.pf) == (1.5, -100.0, -0.9)
+
+
+def test_no_zone_given_reads_time_as_utc() -> None:
+    payload = {"Time": "2024-07-15T12:00:00", "ENERGY": {"Total": 1}}
+    (reading,) = tasmota.parse(orjson.dumps(payload), ParseContext(meter_id="plug-1"))
+    assert reading.ts == datetime(2024, 7, 15, 12, 0, tzinfo=UTC)
 
 
 def test_oversized_payload_is_refused() -> None:

@@ -23,6 +23,7 @@ import math
 import struct
 
 from meterhub.protocols.base import ParseError
+from meterhub.readings.vee import NON_FINITE
 
 AxdrValue = None | bool | int | float | bytes | str | list["AxdrValue"]
 
@@ -110,7 +111,7 @@ def decode_data(reader: Reader, depth: int = 0) -> AxdrValue:
         layout, size = (">f", 4) if tag == 0x17 else (">d", 8)  # float32, float64
         number: float = struct.unpack(layout, reader.take(size))[0]
         if not math.isfinite(number):
-            raise ParseError("bad_value", "A-XDR float is not a finite number")
+            raise ParseError(NON_FINITE, "A-XDR float is not a finite number")
         return number
     if tag in _FIXED_OCTETS:
         return reader.take(_FIXED_OCTETS[tag])

@@ -25,17 +25,30 @@ class ParseError(ValueError):
         self.message = message
 
 
+UTC_ZONE = ZoneInfo("UTC")
+# The key under ``Reading.extra`` that keeps the meter id a frame names when ``meter_id`` is given
+# and differs from it.
+FRAME_METER_ID = "frame_meter_id"
+
+
 @dataclass(frozen=True, slots=True)
 class ParseContext:
-    # The meter id to use when the frame carries none (HAN list 1, Tasmota) or to override it.
+    # The meterhub meter id (the MQTT topic's id) of every reading. It overrides the id the frame
+    # names (kept in extra["frame_meter_id"] when it differs) and stands in when the frame names
+    # none (HAN list 1, Tasmota, native). None: the frame's own id.
     meter_id: str | None = None
     # Clock used for frames that carry no timestamp.
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
-    # Zone for meters that send local wall-clock time (DSMR, IEC 62056-21, HAN).
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    # Zone of meters that send local wall-clock time (DSMR, IEC 62056-21, HAN, Tasmota). None:
+    # the format's own default (``zone``), Europe/Amsterdam for DSMR and UTC for the others.
+    timezone: ZoneInfo | None = None
     # DLMS/COSEM security: global unicast encryption key and authentication key (16 bytes each).
     encryption_key: bytes | None = None
     authentication_key: bytes | None = None
+
+    def zone(self, default: ZoneInfo = UTC_ZONE) -> ZoneInfo:
+        """The zone given, else the format's ``default``."""
+        return default if self.timezone is None else self.timezone
 
 
 Parser = Callable[[bytes, ParseContext], list[Reading]]

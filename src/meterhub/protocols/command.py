@@ -13,6 +13,16 @@ import typer
 from meterhub.protocols.base import FORMATS, ParseContext, ParseError, parse
 from meterhub.readings.model import Reading, to_document
 
+METER_ID_HELP = (
+    "meterhub meter id (the MQTT topic's id) of every reading; replaces the id the frame names, "
+    "which is kept as extra.frame_meter_id; required when the frame names none (native, tasmota, "
+    "HAN list 1)"
+)
+TIMEZONE_HELP = (
+    "zone of meters that send local time; default: the format's own, Europe/Amsterdam for dsmr, "
+    "UTC for the others"
+)
+
 
 def reading_document(reading: Reading) -> dict[str, Any]:
     """A reading as the contract's JSON object, with its meter id (energy kWh, power W)."""
@@ -36,8 +46,8 @@ def parse_command(
     format_name: Annotated[
         str, typer.Option("--format", help=", ".join(sorted(FORMATS)))
     ] = "native",
-    meter_id: Annotated[str | None, typer.Option(help="meter id when the frame has none")] = None,
-    timezone: Annotated[str, typer.Option(help="zone of meters that send local time")] = "UTC",
+    meter_id: Annotated[str | None, typer.Option(help=METER_ID_HELP)] = None,
+    timezone: Annotated[str | None, typer.Option(help=TIMEZONE_HELP)] = None,
     key: Annotated[str | None, typer.Option(help="DLMS encryption key, hex")] = None,
     auth_key: Annotated[str | None, typer.Option(help="DLMS authentication key, hex")] = None,
 ) -> None:
@@ -49,7 +59,7 @@ def parse_command(
         raise typer.Exit(2) from None
     try:
         try:
-            zone = ZoneInfo(timezone)
+            zone = None if timezone is None else ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ParseError("bad_timezone", f"unknown time zone {timezone!r}") from None
         context = ParseContext(

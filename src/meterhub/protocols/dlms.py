@@ -25,7 +25,14 @@ the frame's own id, when it differs, is kept in ``extra["frame_meter_id"]``), el
 0-0:96.1.0 (Aidon, Kaifa) or 1-1:0.0.5 (Kamstrup); ``missing_meter_id`` when neither (list 1).
 
 Time: the APDU's date-time, else the list's clock element (0-x:1.0.0), else ``context.now``. A
-DLMS date-time without a deviation is the meter's wall clock, read in ``context.timezone``.
+DLMS date-time without a deviation is the meter's wall clock, read in ``context.timezone`` (UTC
+when the context gives none).
+
+Impossible values refuse the notification (``protocols.checks``): a float that is not finite
+(``non_finite``, in any element, already in ``axdr``) or becomes infinite once scaled, and a
+cumulative electricity register below zero (``negative_register``: a signed 1.8.0, any A = 1,
+D = 8 code, with or without a field in the OBIS table). A notification is one snapshot of one
+meter: nothing in it is kept when one of its registers is impossible.
 """
 
 from __future__ import annotations
@@ -45,7 +52,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from meterhub.protocols import hdlc
 from meterhub.protocols.axdr import AxdrValue, Reader, decode_data
-from meterhub.protocols.base import ParseContext, ParseError
+from meterhub.protocols.base import FRAME_METER_ID, ParseContext, ParseError
+from meterhub.protocols.checks import checked_reading, register
 from meterhub.protocols.obis import (
     CLOCK,
     IN_READING_CODES,
@@ -53,6 +61,7 @@ from meterhub.protocols.obis import (
     ObisValue,
     canonical,
     convert,
+    is_register,
     obis_from_bytes,
     reading_fields,
 )
@@ -65,6 +74,7 @@ GENERAL_GLO_CIPHERING = 0xDB
 GENERAL_DED_CIPHERING = 0xDC
 _LLC_HEADERS = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")  # response / command LSAPs, quality 0
 _GCM_TAG_BYTES = 12  # DLMS security suite 0/1: 96-bit authentication tag
+_DATE_TIME_STARTS = (b"\x00", b"\x0c", b"\x09")  # a date-time: none, 12 bytes, tagged
 _T = TypeVar("_T")
 
 # DLMS unit enumeration (Blue Book, "Register" class, unit) -> unit as obis.convert spells it.
@@ -198,7 +208,7 @@ def _strip_llc(information: bytes) -> bytes:
 
 def _reading(apdu: bytes, context: ParseContext) -> Reading:
     if apdu[:1] in (bytes([GENERAL_GLO_CIPHERING]), bytes([GENERAL_DED_CIPHERING])):
-        notification = decipher(apdu, context, _notification)
+        notification = decipher(apdu, context, _notification, _plausible_notification)
     else:
         notification = _notification(apdu)
     return _to_reading(notification, context)
@@ -233,15 +243,26 @@ def _apdu_date_time(reader: Reader) -> bytes | None:
     return reader.take(12)
 
 
-def decipher(apdu: bytes, context: ParseContext, decode: Callable[[bytes], _T]) -> _T:
+def decipher(
+    apdu: bytes,
+    context: ParseContext,
+    decode: Callable[[bytes], _T],
+    plausible: Callable[[bytes], bool],
+) -> _T:
     """general-glo/ded-ciphering: system title, then SC | invocation counter | cipher | tag.
 
     Deciphers with ``context.encryption_key`` and ``context.authentication_key`` (AAD = SC || AK)
     and hands the plaintext to ``decode``, which returns what the caller wants from it and raises
     ``ParseError`` when the plaintext is not what it expects (the notification APDU here, a DSMR
-    telegram for Luxembourg's Smarty P1). ``decode`` also tells the failures apart: without a tag
-    (encryption only), or after a tag mismatch, plaintext that does not decode means a wrong
-    encryption key, plaintext that does means a wrong authentication key or a tampered frame.
+    telegram for Luxembourg's Smarty P1).
+
+    After a tag mismatch, ``plausible`` tells the failures apart from the plaintext deciphered
+    without the tag (AES-CTR, so an altered cipher-text bit alters the same plaintext bit and no
+    other): plaintext that still resembles what the caller expects, a few bits aside, means the
+    right encryption key with a wrong authentication key or an altered frame (``auth_failed``);
+    noise means a wrong encryption key (``wrong_key``), or an altered system title or invocation
+    counter (the IV), which no check on the bytes can tell from a wrong key. Without a tag
+    (encryption only) nothing is authenticated: plaintext that does not decode is ``wrong_key``.
     """
     reader = Reader(apdu, 1)
     system_title = reader.take(reader.length())
@@ -288,22 +309,28 @@ def decipher(apdu: bytes, context: ParseContext, decode: Callable[[bytes], _T]) 
         decryptor.authenticate_additional_data(aad)
         plaintext = decryptor.update(body) + decryptor.finalize()
     except InvalidTag:
-        raise _tag_failure(key, iv, body, decode) from None
+        if plausible(_ctr(key, iv, body)):
+            raise ParseError(
+                "auth_failed",
+                "authentication tag does not match: wrong authentication key or altered frame",
+            ) from None
+        raise ParseError(
+            "wrong_key", "the APDU does not decipher with this encryption key"
+        ) from None
     return decode(plaintext)
 
 
-def _tag_failure(
-    key: bytes, iv: bytes, body: bytes, decode: Callable[[bytes], object]
-) -> ParseError:
-    """Tell a wrong encryption key from a wrong authentication key or a tampered frame: with the
-    right encryption key the unauthenticated plaintext still decodes."""
+def _plausible_notification(plaintext: bytes) -> bool:
+    """Whether bytes deciphered without a valid tag are a data-notification, a few bits aside:
+    it decodes, or it starts as one (the tag 0x0F, then after the 4-byte invoke id a date-time
+    of 0x00 (none), 0x0C (12 bytes) or 0x09 (tagged)). Noise starts so about once in 22,000."""
+    if plaintext[:1] == bytes([DATA_NOTIFICATION]) and plaintext[5:6] in _DATE_TIME_STARTS:
+        return True
     try:
-        decode(_ctr(key, iv, body))
+        _notification(plaintext)
     except ParseError:
-        return ParseError("wrong_key", "the APDU does not decipher with this encryption key")
-    return ParseError(
-        "auth_failed", "authentication tag does not match: wrong authentication key or tampered"
-    )
+        return False
+    return True
 
 
 def _key(key: bytes | None, name: str) -> bytes:
@@ -425,7 +452,7 @@ def _to_reading(notification: _Notification, context: ParseContext) -> Reading:
         if frame_names_meter:
             as_sent = _json_value(frame_id)
             if as_sent != meter_id:
-                extra["frame_meter_id"] = as_sent
+                extra[FRAME_METER_ID] = as_sent
     elif own_id is not None:
         meter_id = own_id
     else:
@@ -438,7 +465,7 @@ def _to_reading(notification: _Notification, context: ParseContext) -> Reading:
     if notification.unlabelled:
         extra["unlabelled"] = [_json_value(value) for value in notification.unlabelled]
     by_tariff = fields.get("import_kwh_by_tariff")
-    return Reading(
+    reading = Reading(
         meter_id=meter_id,
         ts=ts,
         import_kwh=_number(fields.get("import_kwh")),
@@ -451,6 +478,7 @@ def _to_reading(notification: _Notification, context: ParseContext) -> Reading:
         freq_hz=_number(fields.get("freq_hz")),
         extra=extra,
     )
+    return checked_reading(reading)
 
 
 def _number(value: object) -> float | None:
@@ -478,6 +506,9 @@ def _value(
             extra_obis[entry.code] = {"value": number, "unit": canonical_unit}
         else:
             extra_obis[entry.code] = {"value": _json_value(value), "unit": unit or ""}
+        number_sent = extra_obis[entry.code]["value"]
+        if is_register(key) and type(number_sent) in (int, float):
+            register(number_sent, entry.code)  # a register the table has no field for (1.8.0*7)
         return
     if type(value) is not int and type(value) is not float:
         raise ParseError("bad_value", f"{entry.code} carries {type(value).__name__}, not a number")
@@ -485,6 +516,8 @@ def _value(
         # No scaler in the frame and none documented: DLMS base units (W, V, A, Wh, varh).
         unit = {"kWh": "Wh", "kvarh": "varh"}.get(obis_field.unit, obis_field.unit)
     converted = convert(Decimal(value).scaleb(scaler), unit, obis_field)
+    if is_register(key):
+        register(converted, entry.code)
     values[key] = ObisValue(converted, obis_field.unit)
     if key not in IN_READING_CODES:
         extra_obis[entry.code] = {"value": converted, "unit": obis_field.unit}
@@ -546,7 +579,7 @@ def _date_time(raw: bytes, context: ParseContext) -> datetime | None:
     """A DLMS date-time (12 bytes) in UTC; None when its date or time is not specified.
 
     Deviation is minutes to add to local time to get UTC (DLMS: CET is -60); 0x8000 means not
-    specified: the meter's wall clock, read in ``context.timezone``. Clock status bit 0x80
+    specified: the meter's wall clock, read in ``context.zone()``. Clock status bit 0x80
     (daylight saving active) picks the first of the two 02:00-03:00 hours in autumn.
     """
     if len(raw) != 12:
@@ -567,7 +600,7 @@ def _date_time(raw: bytes, context: ParseContext) -> datetime | None:
             zone = timezone(timedelta(minutes=-deviation))
             return local.replace(tzinfo=zone).astimezone(UTC)
         fold = 0 if status == 0xFF or status & 0x80 else 1
-        return local.replace(tzinfo=context.timezone, fold=fold).astimezone(UTC)
+        return local.replace(tzinfo=context.zone(), fold=fold).astimezone(UTC)
     except (ValueError, OverflowError):
         raise ParseError(
             "bad_timestamp", f"DLMS date-time {raw.hex()} is not a valid time"

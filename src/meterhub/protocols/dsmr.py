@@ -6,11 +6,16 @@ mapping are shared with ``protocols.iec62056_21``; what is DSMR's own is here:
 
 - Meter id: 0-0:96.1.1, sent as hex-encoded ASCII ("4B38..." = "K8EG..."), decoded when the
   decoded text is printable and a valid meter id, else used as sent. ``context.meter_id``
-  overrides it and stands in when the telegram has none (E.ON Hungary, Iskra IE, Sagemcom,
-  EasyMeter: their other identifiers stay in ``extra["obis"]``).
-- Timestamp: 0-0:1.0.0 YYMMDDhhmmss with S (summer) or W (winter) is local time in
-  ``context.timezone`` (Europe/Amsterdam for the Netherlands); the flag resolves the hour that
-  repeats when the clocks go back. DSMR 2.2/3 telegrams have no clock: ``context.now``.
+  (``--meter-id``, the meterhub meter id) replaces it in every reading, and the telegram's own
+  id, when it differs, is kept in ``extra["frame_meter_id"]``; it is required when the telegram
+  has none (E.ON Hungary, Iskra IE, Sagemcom, EasyMeter: their other identifiers stay in
+  ``extra["obis"]``).
+- Timestamp: 0-0:1.0.0 YYMMDDhhmmss with S (summer) or W (winter) is Dutch/Belgian local time:
+  read in ``context.timezone``, and in Europe/Amsterdam when the context gives no zone
+  (``DSMR_TIMEZONE``; Belgium, Luxembourg, Austria and Hungary keep the same clock). The flag
+  picks the hour that repeats when the clocks go back; a flag that contradicts the zone
+  elsewhere is kept and marked (``iec62056_21``'s docstring says why). An Irish meter needs
+  ``Europe/Dublin``. DSMR 2.2/3 telegrams have no clock: ``context.now``.
 - Version: 1-3:0.2.8 (DSMR 4+), 0-0:96.1.4 (Fluvius), kept in ``extra["dsmr_version"]``.
 - M-Bus channels 0-n (gas 24.2.1, Belgian gas 24.2.3, water, heat, the DSMR 2.2/3 two-line gas
   24.3.0) go to ``extra["mbus"]`` with their channel, device type and timestamp.
@@ -22,7 +27,12 @@ mapping are shared with ``protocols.iec62056_21``; what is DSMR's own is here:
   (the key the utility hands out) and ``context.authentication_key``, which defaults to the AAD
   key Smarty publishes (``SMARTY_AUTHENTICATION_KEY``). The plaintext is a telegram like any
   other, CRC checked. No key: ``missing_key``; wrong key: ``wrong_key``; wrong authentication key
-  or a frame altered on the way: ``auth_failed``.
+  or a frame altered on the way: ``auth_failed``. The two are told apart by what the cipher text
+  deciphers to without its tag: with a wrong key, noise; with the right key and altered cipher
+  text, tag or security control byte, the telegram itself, with at most the altered bits wrong
+  (``_looks_like_telegram``). An altered system title or frame counter changes the IV, which
+  turns the plaintext into noise just as a wrong key does: nothing in the bytes tells those two
+  apart, and they read as ``wrong_key``.
 
 dsmr-parser (ndokter) was evaluated and not used: it needs the telegram variant chosen up front
 (no version detection), silently drops lines it has no pattern for (we keep every code), logs
@@ -34,13 +44,13 @@ dlms_cosem, cryptography, serialx and Tailer for what is a line-based text forma
 from __future__ import annotations
 
 from dataclasses import replace
+from zoneinfo import ZoneInfo
 
 from meterhub.protocols import obis
 from meterhub.protocols.axdr import Reader
 from meterhub.protocols.base import ParseContext, ParseError
 from meterhub.protocols.iec62056_21 import (
     MAX_FRAME_BYTES,
-    checked_meter_id,
     hex_to_ascii,
     parse_frames,
     split_mode_d,
@@ -54,17 +64,25 @@ from meterhub.readings.model import METER_ID_PATTERN, Reading
 SMARTY_AUTHENTICATION_KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
 GENERAL_GLO_CIPHERING = 0xDB  # the DLMS APDU tag (as in ``dlms``, imported only when needed)
 _SYSTEM_TITLE_BYTES = 8
+# DSMR clocks are Dutch (and Belgian) local time: the zone when the context names none.
+DSMR_TIMEZONE = ZoneInfo("Europe/Amsterdam")
+# Deciphered bytes that are at least this long and at most this share of non-text bytes are a
+# telegram with some bits altered. Noise (a wrong key) is text at 97 bytes in 256: the chance that
+# 32 bytes of it pass is about 3e-9, and a telegram has hundreds of bytes.
+_MIN_TELEGRAM_BYTES = 32
+_MAX_NON_TEXT_SHARE = 0.1
+_TEXT_BYTES = bytes(range(0x20, 0x7F)) + b"\r\n"
 
 
-def dsmr_meter_id(groups_by_code: dict[str, list[str]]) -> str | None:
+def dsmr_meter_id(groups_by_code: dict[str, list[str]]) -> tuple[str, str] | None:
     groups = groups_by_code.get(obis.EQUIPMENT_ID)
     if not groups or not groups[0]:
         return None
     raw = groups[0]
     decoded = hex_to_ascii(raw)
     if decoded is not None and METER_ID_PATTERN.match(decoded):
-        return decoded
-    return checked_meter_id(raw, obis.EQUIPMENT_ID)
+        return decoded, obis.EQUIPMENT_ID
+    return raw, obis.EQUIPMENT_ID
 
 
 def parse(data: bytes, context: ParseContext) -> list[Reading]:
@@ -81,7 +99,8 @@ def parse(data: bytes, context: ParseContext) -> list[Reading]:
     )
     readings: list[Reading] = []
     for frame in frames:
-        readings += _parse_plaintext(decipher(frame, keys, _telegram_plaintext), context)
+        deciphered = decipher(frame, keys, _telegram_plaintext, _looks_like_telegram)
+        readings += _parse_plaintext(deciphered, context)
     return readings
 
 
@@ -116,8 +135,17 @@ def _telegram_plaintext(plaintext: bytes) -> bytes:
     return plaintext
 
 
+def _looks_like_telegram(plaintext: bytes) -> bool:
+    """Whether bytes deciphered without a valid tag are a telegram with a few bits altered
+    (text), rather than the noise that a wrong key gives."""
+    if len(plaintext) < _MIN_TELEGRAM_BYTES:
+        return False
+    non_text = len(plaintext.translate(None, _TEXT_BYTES))
+    return non_text <= _MAX_NON_TEXT_SHARE * len(plaintext)
+
+
 def _parse_plaintext(data: bytes, context: ParseContext) -> list[Reading]:
-    readings = parse_frames(data, context, dsmr_meter_id, "dsmr")
+    readings = parse_frames(data, context, dsmr_meter_id, "dsmr", DSMR_TIMEZONE)
     for reading in readings:
         found = reading.extra["obis"]
         for code in ("1-3:0.2.8", "0-0:96.1.4"):

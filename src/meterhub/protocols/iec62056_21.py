@@ -15,25 +15,45 @@ Data lines are ``OBIS(value*unit)(...)``; a line may start with ``(`` to continu
 shared OBIS table (``protocols.obis``); what the reading has no field for is kept in
 ``extra["obis"]`` and M-Bus channels (gas, water, heat) in ``extra["mbus"]``.
 
-Meter id for IEC 62056-21: ``context.meter_id`` when given, else the device address ``0.0.0`` or
-the serial number ``C.1.0`` of the readout; ``ParseError("missing_meter_id")`` when neither.
+Meter id for IEC 62056-21: ``context.meter_id`` when given (the frame's own id, when it names
+another, is kept in ``extra["frame_meter_id"]``), else the device address ``0.0.0`` or the serial
+number ``C.1.0`` of the readout; ``ParseError("missing_meter_id")`` when neither.
+
+Clock: ``YYMMDDhhmmss`` with an optional S (summer) or W (winter) flag, the meter's wall clock in
+``context.timezone`` (UTC when none is given; DSMR's default is Europe/Amsterdam). The zone
+decides the offset; the flag picks the hour that occurs twice when the clocks go back. A flag that
+contradicts the zone anywhere else does not refuse the frame: real meters send such flags (in the
+conformance corpus a Kamstrup sends W in April and an ELL5 W in October, both in Norway, and an
+Iskra IE S in February), so their readings are kept, read in the zone, and marked
+``extra["clock_flag_mismatch"] = True``. A wall time the zone skips (02:30 on the spring change)
+is ``bad_timestamp``.
+
+Impossible values (``protocols.checks``): a value that is infinite as a float (more than 308
+digits) is ``non_finite`` and a negative cumulative electricity register (``1-0:1.8.1``, any
+A = 1, D = 8) is ``negative_register``; both refuse the frame, whose lines are one CRC-checked
+snapshot of one meter. An M-Bus channel's value (gas, water, heat: another device that the
+electricity meter relays) is withheld instead: the channel keeps its raw text and
+``"refused": <code>`` and the electricity reading stands.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from meterhub.protocols import obis
-from meterhub.protocols.base import ParseContext, ParseError
+from meterhub.protocols.base import FRAME_METER_ID, UTC_ZONE, ParseContext, ParseError
+from meterhub.protocols.checks import checked_reading
 from meterhub.readings.model import METER_ID_PATTERN, Reading
+from meterhub.readings.vee import NEGATIVE_REGISTER, NON_FINITE
 
 MAX_FRAME_BYTES = 1 << 20
 STX, ETX = 0x02, 0x03
@@ -200,11 +220,22 @@ def split_mode_c(data: bytes) -> Frame:
     return Frame(head[1:], parse_lines(block[:-1]), "bcc")
 
 
-@lru_cache(maxsize=256)
 def local_time(text: str, zone: ZoneInfo) -> datetime:
-    """YYMMDDhhmmss[S|W] in the meter's zone, in UTC. S/W (summer/winter) picks the hour that
-    occurs twice when the clocks go back. Cached: M-Bus values keep their timestamp for an hour
-    (datetimes are immutable; a refused text raises, and exceptions are not cached)."""
+    """YYMMDDhhmmss[S|W] in the meter's zone, in UTC (``clock_time`` without the flag check)."""
+    return clock_time(text, zone)[0]
+
+
+@lru_cache(maxsize=256)
+def clock_time(text: str, zone: ZoneInfo) -> tuple[datetime, bool]:
+    """YYMMDDhhmmss[S|W] in the meter's zone: the UTC time, and whether the S (summer) or W
+    (winter) flag agrees with the zone (True without a flag).
+
+    The zone gives the offset; in the hour that occurs twice when the clocks go back the flag
+    picks the occurrence (S the first, on summer time). Summer time is the larger of the zone's
+    two offsets of that year, not ``dst() != 0``: Europe/Dublin is on "negative" daylight saving
+    time in winter. A zone without summer time that year (UTC) agrees with W only.
+    Cached: M-Bus values keep their timestamp for an hour (datetimes are immutable; a refused
+    text raises, and exceptions are not cached)."""
     match = _CLOCK.match(text)
     if match is None:
         raise ParseError("bad_timestamp", f"{text[:20]!r} is not YYMMDDhhmmss[S|W]")
@@ -214,16 +245,29 @@ def local_time(text: str, zone: ZoneInfo) -> datetime:
     except ValueError:
         raise ParseError("bad_timestamp", f"{text!r} is not a date") from None
     flag = match[7]
+    agrees = True
     if flag:
+        summer_offset = _summer_offset(zone, 2000 + yy)
         summer = flag == "S"
         for candidate in (wall, wall.replace(fold=1)):
-            if bool(candidate.dst()) == summer:
+            if (candidate.utcoffset() == summer_offset) == summer:
                 wall = candidate
                 break
+        else:
+            agrees = False  # the zone decides: see the module's docstring
     utc = wall.astimezone(UTC)
     if utc.astimezone(zone).replace(tzinfo=None) != wall.replace(tzinfo=None):
         raise ParseError("bad_timestamp", f"{text!r} does not exist in {zone.key}")
-    return utc
+    return utc, agrees
+
+
+@lru_cache(maxsize=256)
+def _summer_offset(zone: ZoneInfo, year: int) -> timedelta | None:
+    """The zone's summer-time UTC offset in ``year`` (the larger of its January and July
+    offsets), None when it has one offset all year."""
+    offsets = {datetime(year, month, 1, 12, tzinfo=zone).utcoffset() for month in (1, 7)}
+    known = [offset for offset in offsets if offset is not None]
+    return max(known) if len(known) == 2 else None
 
 
 def _number(text: str) -> tuple[str, str | None] | None:
@@ -235,6 +279,36 @@ def _number(text: str) -> tuple[str, str | None] | None:
 
 
 def _entry(line: DataLine, zone: ZoneInfo) -> dict[str, Any]:
+    """``_line_entry`` checked: an impossible value refuses the frame, or, on an M-Bus channel,
+    is withheld (the module's docstring says why)."""
+    try:
+        entry = _line_entry(line, zone)
+    except ParseError as error:
+        if error.code != NON_FINITE or not _is_mbus(line.code):
+            raise
+        return _withheld(line, NON_FINITE)
+    value = entry.get("value")
+    if value is not None and value < 0.0:
+        if obis.is_register(line.code):
+            raise ParseError(
+                NEGATIVE_REGISTER, f"{line.code} {value} is below zero: not a register value"
+            )
+        if _is_mbus(line.code):
+            return _withheld(line, NEGATIVE_REGISTER)
+    return entry
+
+
+def _is_mbus(code: str) -> bool:
+    """An M-Bus channel's code (0-1:24.2.1): A = 0, B = the channel, 1 to 4 (0 is the meter)."""
+    return code[:2] == "0-" and code[:4] != "0-0:"
+
+
+def _withheld(line: DataLine, code: str) -> dict[str, Any]:
+    groups = line.groups
+    return {"raw": list(groups) if len(groups) > 1 else groups[0], "refused": code}
+
+
+def _line_entry(line: DataLine, zone: ZoneInfo) -> dict[str, Any]:
     """A data line as JSON: value and unit (converted when the OBIS table knows the code), a
     DSMR timestamp when one of the groups is one, and the raw groups when there are several."""
     field = obis.OBIS_FIELDS.get(line.code)
@@ -291,22 +365,30 @@ def _mbus(lines: list[DataLine], entries: dict[str, dict[str, Any]], zone: ZoneI
             device["kind"] = _MBUS_KINDS.get(int(first), "other")
         elif cde in ("96.1.0", "96.1.1") and first:
             device["equipment_id"] = hex_to_ascii(first) or first
-        elif cde.startswith("24.2.") and "value" in entries[line.code]:
-            device.update({"obis": line.code, **entries[line.code]})
-            device.pop("raw", None)
+        elif cde.startswith("24.2."):
+            entry = entries[line.code]
+            if "value" in entry:
+                device.update({"obis": line.code, **entry})
+                device.pop("raw", None)
+            elif "refused" in entry:
+                device.update({"obis": line.code, "refused": entry["refused"]})
         elif cde == "24.3.0" and len(line.groups) >= 7:
             # DSMR 2.2/3: (ts)(00)(60)(1)(0-1:24.2.1)(m3) then the value on the next line.
             parsed = _number(line.groups[6])
             if parsed is not None:
+                device.update({"obis": line.code, **_old_gas_value(float(parsed[0]))})
                 device.update(
-                    {
-                        "obis": line.code,
-                        "value": float(parsed[0]),
-                        "unit": line.groups[5],
-                        "ts": local_time(line.groups[0], zone).isoformat(),
-                    }
+                    {"unit": line.groups[5], "ts": local_time(line.groups[0], zone).isoformat()}
                 )
     return [channels[key] for key in sorted(channels)]
+
+
+def _old_gas_value(value: float) -> dict[str, Any]:
+    if not math.isfinite(value):
+        return {"refused": NON_FINITE}
+    if value < 0.0:
+        return {"refused": NEGATIVE_REGISTER}
+    return {"value": value}
 
 
 def hex_to_ascii(text: str) -> str | None:
@@ -329,25 +411,31 @@ def checked_meter_id(candidate: str, where: str) -> str:
     return candidate
 
 
-MeterIdRule = Callable[[dict[str, list[str]]], str | None]
+# The meter id a frame names, as sent, and the code it came from; None when it names none.
+MeterIdRule = Callable[[dict[str, list[str]]], tuple[str, str] | None]
 
 
 def build_reading(
-    frame: Frame, context: ParseContext, meter_id_rule: MeterIdRule, fmt: str
+    frame: Frame,
+    context: ParseContext,
+    meter_id_rule: MeterIdRule,
+    fmt: str,
+    default_zone: ZoneInfo = UTC_ZONE,
 ) -> Reading:
     groups_by_code = {line.code: line.groups for line in frame.lines}
+    found = meter_id_rule(groups_by_code)
     if context.meter_id is not None:
         meter_id = checked_meter_id(context.meter_id, "meter id")
+    elif found is None:
+        raise ParseError("missing_meter_id", f"the {fmt} frame names no meter: --meter-id")
     else:
-        found = meter_id_rule(groups_by_code)
-        if found is None:
-            raise ParseError("missing_meter_id", f"the {fmt} frame names no meter: --meter-id")
-        meter_id = found
-    zone = context.timezone
+        meter_id = checked_meter_id(*found)
+    zone = context.zone(default_zone)
     entries = {line.code: _entry(line, zone) for line in frame.lines}
     clock = groups_by_code.get(obis.CLOCK)
+    flag_agrees = True
     if clock:
-        ts = local_time(clock[0], zone)
+        ts, flag_agrees = clock_time(clock[0], zone)
     elif "1-0:0.9.2" in groups_by_code and "1-0:0.9.1" in groups_by_code:
         # Mode C: date (C)YYMMDD and time hhmmss as two lines; no DST flag.
         date = groups_by_code["1-0:0.9.2"][0][-6:]
@@ -368,6 +456,10 @@ def build_reading(
     extra: dict[str, Any] = {"format": fmt}
     if frame.identification:
         extra["identification"] = frame.identification
+    if found is not None and found[0] != meter_id:
+        extra[FRAME_METER_ID] = found[0]  # the frame's own id, when meter_id overrides it
+    if not flag_agrees:
+        extra["clock_flag_mismatch"] = True
     extra["obis"] = {
         code: entry
         for code, entry in entries.items()
@@ -376,7 +468,7 @@ def build_reading(
     mbus = _mbus(frame.lines, entries, zone)
     if mbus:
         extra["mbus"] = mbus
-    return Reading(
+    reading = Reading(
         meter_id=meter_id,
         ts=ts,
         import_kwh=_float(fields.get("import_kwh")),
@@ -389,6 +481,7 @@ def build_reading(
         freq_hz=_float(fields.get("freq_hz")),
         extra=extra,
     )
+    return checked_reading(reading)
 
 
 def _float(value: object) -> float | None:
@@ -404,16 +497,20 @@ def telegrams(data: bytes) -> list[bytes]:
     return [data[a:b] for a, b in pairwise(bounds) if data[a:b].strip()]
 
 
-def _iec_meter_id(groups_by_code: dict[str, list[str]]) -> str | None:
+def _iec_meter_id(groups_by_code: dict[str, list[str]]) -> tuple[str, str] | None:
     for code in ("1-0:0.0.0", "0-0:0.0.0", "0-0:C.1.0", "1-0:C.1.0"):
         value = groups_by_code.get(code)
         if value and value[0]:
-            return checked_meter_id(value[0], code)
+            return value[0], code
     return None
 
 
 def parse_frames(
-    data: bytes, context: ParseContext, meter_id_rule: MeterIdRule, fmt: str
+    data: bytes,
+    context: ParseContext,
+    meter_id_rule: MeterIdRule,
+    fmt: str,
+    default_zone: ZoneInfo = UTC_ZONE,
 ) -> list[Reading]:
     try:
         if bytes([STX]) in data and bytes([ETX]) in data and fmt == "iec62056-21":
@@ -422,7 +519,7 @@ def parse_frames(
             frames = [split_mode_d(telegram)[1] for telegram in telegrams(data)]
         if not frames:
             raise _malformed("no telegram in the input")
-        return [build_reading(frame, context, meter_id_rule, fmt) for frame in frames]
+        return [build_reading(frame, context, meter_id_rule, fmt, default_zone) for frame in frames]
     except ParseError:
         raise
     except (ValueError, ArithmeticError, OverflowError, IndexError, KeyError) as exc:

@@ -25,6 +25,8 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from meterhub.protocols.base import ParseError
+from meterhub.protocols.checks import finite
+from meterhub.readings.vee import NON_FINITE
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,19 +180,21 @@ def obis_from_bytes(raw: bytes) -> str:
 def convert(value: Decimal | float | int | str, unit: str | None, field: ObisField) -> float:
     """``value`` written in ``unit`` (None or "" = already in the field's unit), in the field's
     unit. Decimal arithmetic, so 0.908 kW is exactly 908.0 W. ``ParseError("bad_unit")`` when
-    the unit does not fit the field (a kWh register sent in V is a broken frame)."""
+    the unit does not fit the field (a kWh register sent in V is a broken frame);
+    ``ParseError("non_finite")`` when the value, or its float in the field's unit, is infinite
+    or NaN (a float64 near its top times a DLMS scaler of 10^127)."""
     try:
         number = value if isinstance(value, Decimal) else Decimal(str(value))
     except InvalidOperation:
         raise ParseError("bad_value", f"{str(value)[:40]!r} is not a number") from None
     if not number.is_finite():
-        raise ParseError("bad_value", f"{field.name} is not a finite number")
+        raise ParseError(NON_FINITE, f"{field.name} is not a finite number")
     if not unit:
-        return float(number)
+        return finite(float(number), field.name)
     target, factor = _UNITS.get(unit.lower(), (unit, Decimal(1)))
     if target.lower() != field.unit.lower():
         raise ParseError("bad_unit", f"{field.name} expects {field.unit}, frame says {unit!r}")
-    return float(number * factor)
+    return finite(float(number * factor), field.name)
 
 
 # unit (lower-cased) -> (unit converted to, factor), the factor None when it is 1.
@@ -204,15 +208,16 @@ _EXACT_TEXT = 28
 
 def convert_text(text: str, unit: str | None, field: ObisField) -> float:
     """``convert`` for a value that is decimal text (``[+-]digits[.digits]``, as a data line
-    carries it): the same result, through Decimal only when a factor other than 1 applies."""
+    carries it): the same result, through Decimal only when a factor other than 1 applies.
+    Text of more than 308 digits is infinity as a float: ``ParseError("non_finite")``."""
     if not unit:
-        return float(text)
+        return finite(float(text), field.name)
     fits, factor = _text_factor(unit, field.unit)
     if not fits:
         raise ParseError("bad_unit", f"{field.name} expects {field.unit}, frame says {unit!r}")
     if factor is None and len(text) <= _EXACT_TEXT:
-        return float(text)
-    return float(Decimal(text) * (factor or _ONE))
+        return float(text)  # at most 28 characters: far inside the float range
+    return finite(float(Decimal(text) * (factor or _ONE)), field.name)
 
 
 @lru_cache(maxsize=512)
@@ -227,7 +232,7 @@ def canonical_text(text: str, unit: str) -> tuple[float, str]:
     target, factor = _TEXT_UNITS.get(unit.lower(), (unit, None))
     if factor is None and len(text) <= _EXACT_TEXT:
         return float(text), target
-    return float(Decimal(text) * (factor or _ONE)), target
+    return finite(float(Decimal(text) * (factor or _ONE)), f"a value in {unit}"), target
 
 
 def canonical(value: Decimal | float | int | str, unit: str) -> tuple[float, str]:
@@ -235,7 +240,7 @@ def canonical(value: Decimal | float | int | str, unit: str) -> tuple[float, str
     (Wh -> kWh, kW -> W, kvar -> var); unknown units are kept as written."""
     number = value if isinstance(value, Decimal) else Decimal(str(value))
     target, factor = _UNITS.get(unit.lower(), (unit, Decimal(1)))
-    return float(number * factor), target
+    return finite(float(number * factor), f"a value in {unit or 'no unit'}"), target
 
 
 def unit_of(unit: str | None) -> str | None:
@@ -244,6 +249,16 @@ def unit_of(unit: str | None) -> str | None:
         return unit
     known = _UNITS.get(unit.lower())
     return unit if known is None or known[1] != 1 else known[0]
+
+
+@lru_cache(maxsize=4096)
+def is_register(code: str) -> bool:
+    """True for a cumulative electricity register: A = 1 (electricity), D = 8 (time integral
+    since the meter's start), any channel, quantity, tariff or billing period (``1-0:1.8.1``,
+    ``1-1:2.8.0``, ``1-0:3.8.0``, ``1-0:1.8.0*7``). Such a value is never below zero."""
+    a_b, _, cdef = code.partition(":")
+    parts = cdef.split("*")[0].split(".")
+    return a_b.split("-")[0] == "1" and len(parts) == 3 and parts[1] == "8"
 
 
 def in_reading(code: str) -> bool:
@@ -289,10 +304,12 @@ def reading_fields(values: Mapping[str, ObisValue]) -> dict[str, object]:
     for register in ("import_kwh", "export_kwh"):
         by_tariff = tariffs.get(register)
         if register not in totals and by_tariff:
-            # round: 800.1 + 434.467 is 1234.5670000000002 in binary floating point.
-            result[register] = round(sum(by_tariff.values()), 6)
+            # round: 800.1 + 434.467 is 1234.5670000000002 in binary floating point. A sum of
+            # values near the top of the float range is infinite: refused, not printed as null.
+            total = finite(sum(by_tariff.values()), f"the sum of the {register} tariffs")
+            result[register] = round(total, 6)
     if tariffs.get("import_kwh"):
         result["import_kwh_by_tariff"] = dict(sorted(tariffs["import_kwh"].items()))
     if power is not None:
-        result["power_w"] = round(power, 6)
+        result["power_w"] = round(finite(power, "power import - export"), 6)
     return result

@@ -32,11 +32,18 @@ some channels would be a wrong register). The meter components are kept whole un
 (``{"em:0": {...}, "emdata:0": {...}}`` or ``{"emeters": [...], "total_power": ...}``): they are
 per-phase structures, and every phase stays readable there.
 
-Meter id, first that applies: ``context.meter_id``; the notification's ``src`` (the Gen2 device
-id, e.g. ``shellypro3em-0cb815fcaff4``), every character outside the meter id alphabet replaced by
-``_``; ``"shelly-" + mac`` in lower case from ``mac`` (Gen1) or ``sys.mac`` (Gen2). The same Gen2
-device is therefore ``shellypro3em-<mac>`` on MQTT and ``shelly-<mac>`` over HTTP: give
-``--meter-id`` when mixing the two.
+Meter id, first that applies: ``context.meter_id`` (the device's own id, when the message names
+one and it differs, is then kept in ``extra["frame_meter_id"]``); the notification's ``src`` (the
+Gen2 device id, e.g. ``shellypro3em-0cb815fcaff4``), every character outside the meter id alphabet
+replaced by ``_``; ``"shelly-" + mac`` in lower case from ``mac`` (Gen1) or ``sys.mac`` (Gen2).
+The same Gen2 device is therefore ``shellypro3em-<mac>`` on MQTT and ``shelly-<mac>`` over HTTP:
+give ``--meter-id`` when mixing the two.
+
+Impossible values refuse the message (``protocols.checks``): a sum over channels that overflows
+(``non_finite``; JSON itself cannot carry NaN or infinity), and an energy register below zero
+(``negative_register``): ``total`` and ``total_returned`` of every Gen1 channel, every ``*total*``
+field of a Gen2 ``emdata``/``em1data`` component, the ones kept only in ``extra`` included. The
+message is one snapshot of one device, so nothing of it is kept.
 
 Timestamp, first that applies: ``params.ts`` (Gen2 notification), ``sys.unixtime`` (Gen2),
 ``unixtime`` (Gen1), else ``context.now``. A Gen1 device reports ``unixtime`` 0 and a Gen2 device
@@ -50,13 +57,17 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from meterhub.protocols.base import ParseContext, ParseError
+from meterhub.protocols.base import FRAME_METER_ID, ParseContext, ParseError
+from meterhub.protocols.checks import checked_reading, register
 from meterhub.protocols.native import parse_json
 from meterhub.readings.model import METER_ID_PATTERN, Reading
+from meterhub.readings.vee import NON_FINITE
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 _NOTIFICATIONS = frozenset({"NotifyStatus", "NotifyFullStatus"})
 _GEN2_COMPONENT = re.compile(r"^(em|emdata|em1|em1data):(\d{1,3})\Z")
+_GEN2_REGISTERS = ("emdata:", "em1data:")  # components whose "*total*" fields are registers
+_GEN1_REGISTERS = ("total", "total_returned")
 _NOT_METER_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 # Epoch seconds outside 2000-01-01 .. 2100-01-01 are garbage, as in the native format.
 _EPOCH_MIN, _EPOCH_MAX = 946_684_800, 4_102_444_800
@@ -70,7 +81,7 @@ def _number(where: str, value: Any) -> float | None:
         raise ParseError("wrong_type", f"{where} must be a number, got {type(value).__name__}")
     number = float(value)
     if not math.isfinite(number):
-        raise ParseError("out_of_range", f"{where} is not a finite number")
+        raise ParseError(NON_FINITE, f"{where} is not a finite number")
     return number
 
 
@@ -88,7 +99,7 @@ def _sum_all(values: list[float | None]) -> float | None:
     except OverflowError:
         total = math.inf
     if not math.isfinite(total):
-        raise ParseError("out_of_range", "a sum over channels overflows")
+        raise ParseError(NON_FINITE, "a sum over channels overflows")
     return total
 
 
@@ -112,11 +123,8 @@ def _sanitised(device_id: str) -> str | None:
     return meter_id or None
 
 
-def _meter_id(context: ParseContext, src: Any, status: dict[str, Any]) -> str:
-    if context.meter_id is not None:
-        if not METER_ID_PATTERN.match(context.meter_id):
-            raise ParseError("bad_meter_id", "a meter id is 1-64 ASCII letters, digits, - or _")
-        return context.meter_id
+def _meter_id(context: ParseContext, src: Any, status: dict[str, Any]) -> tuple[str, str | None]:
+    """The reading's meter id, and the device's own id when ``context.meter_id`` overrides it."""
     candidate: str | None = None
     if isinstance(src, str):
         candidate = _sanitised(src)
@@ -125,11 +133,34 @@ def _meter_id(context: ParseContext, src: Any, status: dict[str, Any]) -> str:
         mac = system.get("mac") if isinstance(system, dict) else status.get("mac")
         if isinstance(mac, str) and mac:
             candidate = _sanitised("shelly-" + mac.lower())
+    if context.meter_id is not None:
+        if not METER_ID_PATTERN.match(context.meter_id):
+            raise ParseError("bad_meter_id", "a meter id is 1-64 ASCII letters, digits, - or _")
+        return context.meter_id, candidate if candidate != context.meter_id else None
     if candidate is None:
         raise ParseError(
             "missing_meter_id", "the message names no device (src or mac): give --meter-id"
         )
-    return candidate
+    return candidate, None
+
+
+def _check_registers(status: dict[str, Any], components: dict[str, dict[str, Any]]) -> None:
+    emeters = status.get("emeters")
+    for index, channel in enumerate(emeters if isinstance(emeters, list) else []):
+        if isinstance(channel, dict):
+            for key in _GEN1_REGISTERS:
+                _register(f"emeters[{index}].{key}", channel.get(key))
+    for name, component in components.items():
+        if name.startswith(_GEN2_REGISTERS):
+            for key, value in component.items():
+                if "total" in key:
+                    _register(f"{name}.{key}", value)
+
+
+def _register(where: str, value: Any) -> None:
+    number = _number(where, value)
+    if number is not None:
+        register(number, where)
 
 
 def _unwrap(document: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, bool]:
@@ -267,7 +298,12 @@ def parse(data: bytes, context: ParseContext) -> list[Reading]:
         or _epoch("unixtime", status.get("unixtime"))
         or context.now
     )
-    meter_id = _meter_id(context, src, status)
+    meter_id, device_id = _meter_id(context, src, status)
+    _check_registers(status, components)
     if "emeters" in status:
-        return [_gen1(meter_id, ts, status)]
-    return [_gen2(meter_id, ts, components)]
+        reading = _gen1(meter_id, ts, status)
+    else:
+        reading = _gen2(meter_id, ts, components)
+    if device_id is not None:
+        reading.extra[FRAME_METER_ID] = device_id
+    return [checked_reading(reading)]

@@ -25,7 +25,13 @@ channel is lost.
 
 The payload names no device (the device is the MQTT topic), so ``context.meter_id`` is required.
 ``Time`` is the device's local wall clock without an offset (unless ``SetOption52`` adds one): it
-is read in ``context.timezone``. Without ``Time`` the reading is stamped ``context.now``.
+is read in ``context.timezone`` (UTC when the context gives none). Without ``Time`` the reading is
+stamped ``context.now``.
+
+Impossible values refuse the message (``protocols.checks``): a sum over channels that overflows
+(``non_finite``; JSON itself cannot carry NaN or infinity), and a ``Total`` or ``ExportActive``
+register, or one channel of it, below zero (``negative_register``). The message is one snapshot
+of one device, so nothing of it is kept.
 """
 
 from __future__ import annotations
@@ -35,8 +41,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from meterhub.protocols.base import ParseContext, ParseError
+from meterhub.protocols.checks import checked_reading, register
 from meterhub.protocols.native import parse_json
 from meterhub.readings.model import METER_ID_PATTERN, Reading
+from meterhub.readings.vee import NON_FINITE
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 
@@ -44,6 +52,7 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 _SUMMED = {"import_kwh": "Total", "export_kwh": "ExportActive", "power_w": "Power"}
 _FIRST = {"voltage_v": "Voltage", "current_a": "Current", "pf": "Factor", "freq_hz": "Frequency"}
 _MAPPED_KEYS = frozenset({*_SUMMED.values(), *_FIRST.values()})
+_REGISTERS = frozenset({"Total", "ExportActive"})
 
 
 def _number(key: str, value: Any) -> float:
@@ -52,7 +61,7 @@ def _number(key: str, value: Any) -> float:
         raise ParseError("wrong_type", f"ENERGY.{key} must be a number, got {type(value).__name__}")
     number = float(value)
     if not math.isfinite(number):
-        raise ParseError("out_of_range", f"ENERGY.{key} is not a finite number")
+        raise ParseError(NON_FINITE, f"ENERGY.{key} is not a finite number")
     return number
 
 
@@ -60,8 +69,13 @@ def _channels(key: str, value: Any) -> list[float]:
     if isinstance(value, list):
         if not value:
             raise ParseError("wrong_type", f"ENERGY.{key} is an empty list")
-        return [_number(key, item) for item in value]
-    return [_number(key, value)]
+        numbers = [_number(key, item) for item in value]
+    else:
+        numbers = [_number(key, value)]
+    if key in _REGISTERS:
+        for channel, number in enumerate(numbers):
+            register(number, f"ENERGY.{key}" if len(numbers) == 1 else f"ENERGY.{key}[{channel}]")
+    return numbers
 
 
 def _sum(key: str, channels: list[float]) -> float:
@@ -70,7 +84,7 @@ def _sum(key: str, channels: list[float]) -> float:
     except OverflowError:
         total = math.inf
     if not math.isfinite(total):
-        raise ParseError("out_of_range", f"the sum of ENERGY.{key} overflows")
+        raise ParseError(NON_FINITE, f"the sum of ENERGY.{key} overflows")
     return total
 
 
@@ -81,7 +95,7 @@ def _local_time(value: Any, context: ParseContext) -> datetime:
         ts = datetime.fromisoformat(value)
         if ts.tzinfo is None:
             # Tasmota's clock is local time (its Timezone/TimeDst settings), sent without offset.
-            ts = ts.replace(tzinfo=context.timezone)
+            ts = ts.replace(tzinfo=context.zone())
         return ts.astimezone(UTC)
     except (ValueError, OverflowError):
         raise ParseError("bad_timestamp", f"Time {value[:40]!r} is not ISO 8601") from None
@@ -117,7 +131,7 @@ def reading_from_sensor(meter_id: str, sensor: dict[str, Any], context: ParseCon
         for key, value in energy.items()
         if key not in _MAPPED_KEYS or isinstance(value, list)
     }
-    return Reading(
+    reading = Reading(
         meter_id,
         ts,
         import_kwh=values["import_kwh"],
@@ -129,6 +143,7 @@ def reading_from_sensor(meter_id: str, sensor: dict[str, Any], context: ParseCon
         freq_hz=values["freq_hz"],
         extra=extra,
     )
+    return checked_reading(reading)
 
 
 def parse(data: bytes, context: ParseContext) -> list[Reading]:
