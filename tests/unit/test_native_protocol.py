@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from meterhub.protocols import native
+from meterhub.protocols.base import ParseContext, ParseError
 
 
 def decode(payload: bytes | str, meter_id: str = "M-1") -> native.Decoded:
@@ -118,6 +120,21 @@ def test_json_that_is_not_an_object_is_wrong_shape() -> None:
 
 def test_readings_must_be_a_list() -> None:
     assert only_code(decode('{"readings": {"ts": 1}}')) == native.WRONG_SHAPE
+
+
+def test_parse_refuses_a_negative_register_as_validation_would() -> None:
+    context = ParseContext(meter_id="M-1")
+    payload = b'{"ts": "2026-11-24T10:15:00Z", "power_w": -5, "import_kwh": 1.5}'
+    [reading] = native.parse(payload, context)  # negative power: net metering, accepted
+    assert reading.power_w == -5.0
+    for field in ("import_kwh", "export_kwh"):
+        with pytest.raises(ParseError) as refused:
+            native.parse(f'{{"ts": "2026-11-24T10:15:00Z", "{field}": -0.5}}'.encode(), context)
+        assert refused.value.code == "negative_register"
+    tariff = b'{"ts": "2026-11-24T10:15:00Z", "import_kwh_by_tariff": {"peak": -1}}'
+    with pytest.raises(ParseError) as refused:
+        native.parse(tariff, context)
+    assert refused.value.code == "negative_register"
 
 
 def test_tariff_registers_must_be_numbers() -> None:

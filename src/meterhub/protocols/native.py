@@ -19,6 +19,7 @@ import orjson
 
 from meterhub.protocols import json_limits
 from meterhub.protocols.base import ParseContext, ParseError
+from meterhub.protocols.checks import checked_reading
 from meterhub.readings.model import MEASUREMENT_FIELDS, Reading, ReadingBlock, Rejection
 
 # Reason codes (also listed in docs/mqtt-contract.md)
@@ -289,4 +290,6 @@ def parse(data: bytes, context: ParseContext) -> list[Reading]:
         first = decoded.rejections[0]
         where = "" if first.index is None else f"item {first.index}: "
         raise ParseError(first.rejection.code, where + first.rejection.message)
-    return decoded.readings
+    # Ingest refuses impossible registers at validation (readings.vee); a parser refuses them
+    # itself, with the same codes, as every other format does.
+    return [checked_reading(reading) for reading in decoded.readings]
