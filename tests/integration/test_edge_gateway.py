@@ -1,22 +1,21 @@
-"""The edge gateway against a real, private Mosquitto that is killed and started again mid-stream.
+"""The edge gateway against a real, private Mosquitto that is killed and started again mid-stream,
+that has no subscriber for the gateway's messages, or whose ACL does not let it publish yet.
 
 The broker runs from a temporary config on a free port of 127.0.0.1 with ``persistence false``
-(never the machine's broker on 1883) and is killed by its pid. The gateway tails a file of native
-JSON lines (meter M-EDGE) with its own credentials. A broker started with persistence off forgets
-every session, so a fresh subscriber is started after each restart; to make sure it is subscribed
-before the gateway can deliver its spool, the restarted broker first knows only the subscriber's
-password and learns the gateway's on SIGHUP (Mosquitto reloads its password file then).
+(never the machine's broker on 1883, see private_broker.py) and is killed by its pid. The gateway
+tails a file of native JSON lines (meter M-EDGE) with its own credentials. A broker started with
+persistence off forgets every session, so a fresh subscriber is started after each restart; to
+make sure it is subscribed before the gateway can deliver its spool, the restarted broker first
+knows only the subscriber's password and learns the gateway's on SIGHUP (Mosquitto reloads its
+password file then).
 """
 
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
+import logging
 import os
-import signal
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from private_broker import PrivateBroker, private_broker
 
 from conftest import service_missing, wait_until
 from meterhub.edge.gateway import Gateway, GatewayOptions
@@ -34,98 +34,30 @@ from meterhub.edge.sources import file_chunks
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-MOSQUITTO = Path("/usr/sbin/mosquitto")
-MOSQUITTO_PASSWD = Path("/usr/bin/mosquitto_passwd")
 METER = "M-EDGE"
 TOPIC = f"meters/{METER}/readings"
 T0 = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class PrivateBroker:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.passwd = directory / "passwd"
-        self.conf = directory / "mosquitto.conf"
-        self.log = directory / "mosquitto.log"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "persistence false\n"
-            "allow_anonymous false\n"
-            f"password_file {self.passwd}\n"
-            # Run as whoever runs the tests: as root, Mosquitto would switch to a 'mosquitto'
-            # user that cannot read pytest's private temporary directory.
-            f"user {getpass.getuser()}\n"
-        )
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def users(self, *users: str) -> None:
-        """Replace the password file (user name == password, it is a test)."""
-        self.passwd.write_text("")
-        for user in users:
-            subprocess.run(
-                [str(MOSQUITTO_PASSWD), "-b", str(self.passwd), user, user],
-                check=True,
-                capture_output=True,
-                timeout=10,
-            )
-        self.passwd.chmod(0o600)
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(MOSQUITTO), "-c", str(self.conf)], stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"mosquitto did not listen: {self.log.read_text()[-2000:]}")
-
-    def reload(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGHUP)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(5)
-        self.process = None
-
-
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[PrivateBroker]:
-    if not (MOSQUITTO.exists() and MOSQUITTO_PASSWD.exists()):
-        service_missing(f"{MOSQUITTO} and {MOSQUITTO_PASSWD}")
-    running = PrivateBroker(tmp_path)
-    running.users("sub", METER)
-    running.start()
-    try:
+    with private_broker(tmp_path) as running:
+        running.users("sub", METER)
+        running.start()
         yield running
-    finally:
-        running.kill()
 
 
 class Subscriber:
     """QoS 1, fixed client id, persistent session; collects the ts of every reading received."""
 
-    def __init__(self, port: int, received: list[str]) -> None:
+    def __init__(self, port: int, received: list[str], user: str | None = "sub") -> None:
         self.received = received
         self.subscribed = threading.Event()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id="edge-test-sub", protocol=mqtt.MQTTv5
         )
-        self.client.username_pw_set("sub", "sub")
+        if user is not None:
+            self.client.username_pw_set(user, user)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(TOPIC, qos=1)
         self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.set()
         self.client.on_message = self._on_message
@@ -341,3 +273,105 @@ def test_dsmr_telegrams_from_a_tcp_source_are_parsed_and_published(
     assert {p["import_kwh"] for p in payloads} == {6.825}
     assert counters["bytes_read"] == len(stream)
     assert counters["frames"] == 3
+
+
+def test_no_subscriber_means_not_delivered_and_sent_again(
+    broker: PrivateBroker, tmp_path: Path
+) -> None:
+    """MQTT 5 brokers answer 0x10 "no matching subscribers" and drop the message (a broker
+    restart can leave the platform's worker unsubscribed for a moment): the spool keeps it."""
+    feed = tmp_path / "meter.jsonl"
+    received: list[str] = []
+    with GatewayThread(make_gateway(broker, tmp_path, feed)) as running:
+        gateway = running.gateway
+        append_readings(feed, range(0, 10))
+        wait_until(lambda: gateway.uplink.counters.not_delivered >= 1, 10, "a 0x10 PUBACK")
+        wait_until(lambda: gateway.counters.readings == 10, 5, "10 readings read")
+        assert gateway.uplink.counters.published == 0
+        assert len(gateway.spool) == 10  # nothing deleted on a PUBACK that did not deliver
+
+        subscriber = Subscriber(broker.port, received)
+        wait_until(lambda: len(set(received)) >= 10, 20, "the kept readings, sent again")
+        append_readings(feed, range(10, 15))
+        wait_until(lambda: len(set(received)) >= 15, 10, "readings once subscribed")
+        result = running.stop()
+    subscriber.stop()
+
+    assert first_seen(received) == [ts_of(i) for i in range(15)]
+    assert result["spooled"] == 0
+    assert result["not_delivered"] >= 1
+    assert result["published"] == 15
+
+
+def test_client_id_is_the_meter_id(broker: PrivateBroker, tmp_path: Path) -> None:
+    # Mosquitto's dynamic security binds a meter's credential to a client id equal to its id.
+    feed = tmp_path / "meter.jsonl"
+    with GatewayThread(make_gateway(broker, tmp_path, feed)) as running:
+        wait_until(lambda: running.gateway.uplink.connected, 10, "the gateway connected")
+        running.stop()
+    assert f" as {METER} (" in broker.log.read_text()
+
+
+def test_not_authorised_is_kept_and_delivered_once_the_acl_allows_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """0x87: the message stays in the spool and goes again after a backoff (doubling up to 5
+    minutes, so never a hot loop); once the operator fixes the ACL, it is delivered."""
+    caplog.set_level(logging.WARNING, logger="meterhub.edge.uplink")
+    feed = tmp_path / "meter.jsonl"
+    received: list[str] = []
+    with private_broker(tmp_path, acl=True) as broker:
+        broker.users("sub", METER)
+        broker.acl(
+            f"user sub\ntopic read meters/#\n\nuser {METER}\ntopic write meters/{METER}/status\n"
+        )
+        broker.start()
+        subscriber = Subscriber(broker.port, received)
+        with GatewayThread(make_gateway(broker, tmp_path, feed)) as running:
+            gateway = running.gateway
+            append_readings(feed, range(0, 5))
+            wait_until(lambda: gateway.uplink.counters.not_delivered >= 1, 10, "a 0x87 PUBACK")
+            wait_until(lambda: gateway.counters.readings == 5, 5, "5 readings read")
+            assert gateway.uplink.counters.published == 0
+            assert len(gateway.spool) == 5
+
+            broker.acl(
+                f"user sub\ntopic read meters/#\n\nuser {METER}\ntopic write meters/{METER}/#\n"
+            )
+            broker.reload()
+            wait_until(lambda: len(set(received)) >= 5, 20, "the kept readings, once allowed")
+            result = running.stop()
+        subscriber.stop()
+
+    assert first_seen(received) == [ts_of(i) for i in range(5)]
+    assert result["rejected"] == 0
+    assert result["spooled"] == 0
+    refusals = [r for r in caplog.records if "did not deliver" in r.getMessage()]
+    assert refusals and all(r.levelno == logging.ERROR for r in refusals)
+    assert "Not authorized" in refusals[0].getMessage()
+
+
+def test_a_full_spool_is_told_once_per_episode(
+    broker: PrivateBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="meterhub.edge")
+    feed = tmp_path / "meter.jsonl"
+    received: list[str] = []
+    subscriber = Subscriber(broker.port, received)
+    with GatewayThread(make_gateway(broker, tmp_path, feed, max_messages=10)) as running:
+        gateway = running.gateway
+        append_readings(feed, range(0, 5))
+        wait_until(lambda: len(set(received)) >= 5, 15, "5 readings before the outage")
+        subscriber.stop()
+        broker.kill()
+        append_readings(feed, range(5, 40))  # 35 readings into a spool of 10: 25 dropped
+        wait_until(lambda: gateway.counters.readings == 40, 10, "readings read during outage")
+        result = running.stop()
+
+    assert result["dropped"] == 25
+    messages = [r.getMessage() for r in caplog.records]
+    full = [m for m in messages if m.startswith("edge spool_full")]
+    assert len(full) == 1
+    assert "max_messages=10" in full[0]
+    [left] = [m for m in messages if m.startswith("edge exit_undelivered")]
+    assert "spooled=10" in left and str(tmp_path / "spool.db") in left

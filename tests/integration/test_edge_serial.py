@@ -24,14 +24,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from test_edge_gateway import (
-    METER,
-    MOSQUITTO,
-    MOSQUITTO_PASSWD,
-    TOPIC,
-    GatewayThread,
-    PrivateBroker,
-)
+from private_broker import PrivateBroker, private_broker
+from test_edge_gateway import METER, TOPIC, GatewayThread
 
 from conftest import service_missing, wait_until
 from meterhub.edge.gateway import Gateway, GatewayOptions
@@ -45,15 +39,10 @@ CHUNK = 61  # cuts through lines, OBIS codes and the CRC
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[PrivateBroker]:
-    if not (MOSQUITTO.exists() and MOSQUITTO_PASSWD.exists()):
-        service_missing(f"{MOSQUITTO} and {MOSQUITTO_PASSWD}")
-    running = PrivateBroker(tmp_path)
-    running.users("sub", METER)
-    running.start()
-    try:
+    with private_broker(tmp_path) as running:
+        running.users("sub", METER)
+        running.start()
         yield running
-    finally:
-        running.kill()
 
 
 class Pty:

@@ -1,4 +1,6 @@
-"""A small fleet published to the machine's Mosquitto arrives whole (unique topic prefix)."""
+"""A small fleet published to the machine's Mosquitto arrives whole (unique topic prefix); a
+publication the broker did not deliver (PUBACK 0x10, no subscriber) is sent again (private broker).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +10,15 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from private_broker import private_broker
 
-from meterhub.sim.engine import Engine, SimOptions
+from conftest import wait_until
+from meterhub.sim.engine import Engine, Publication, SimOptions
 from meterhub.sim.publisher import MqttPublisher
 from meterhub.sim.runner import run_simulation
 
@@ -88,3 +93,60 @@ def test_every_publication_of_a_few_simulated_hours_arrives():
         cleaner.loop_stop()
         cleaner.disconnect()
     assert sorted(received) == sorted(expected)
+
+
+@pytest.mark.timeout(60)
+def test_a_publication_nobody_was_subscribed_to_is_sent_again(tmp_path: Path) -> None:
+    """PUBACK 0x10 "no matching subscribers": the broker dropped the message (a broker restart
+    can leave the platform's worker unsubscribed for a moment). The publisher keeps it and sends
+    it again, with a backoff, until a subscriber takes it."""
+    readings = [
+        Publication(
+            f"sim/M{i % 3}/readings", f'{{"ts": {1764000000 + i}, "import_kwh": {i}}}'.encode()
+        )
+        for i in range(20)
+    ]
+    status = Publication("sim/M0/status", b'{"online": true}', retain=True)
+    received: list[tuple[str, bytes]] = []
+    lock = threading.Lock()
+    with private_broker(tmp_path, anonymous=True) as broker:
+        broker.start()
+        publisher = MqttPublisher(f"mqtt://127.0.0.1:{broker.port}")
+        publisher.connect()
+        try:
+            # Retained: the broker keeps it for later subscribers, so 0x10 is a delivery.
+            publisher.publish(status)
+            assert publisher.flush(5)
+            assert publisher.not_delivered == 0
+            for publication in readings:
+                publisher.publish(publication)
+            wait_until(lambda: publisher.not_delivered >= 20, 10, "20 PUBACKs 0x10")
+            assert publisher.undelivered == 20
+
+            subscriber = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+            subscribed = threading.Event()
+
+            def on_message(
+                client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage
+            ) -> None:
+                with lock:
+                    received.append((message.topic, bytes(message.payload)))
+
+            subscriber.on_message = on_message
+            subscriber.on_subscribe = lambda *args: subscribed.set()
+            subscriber.connect("127.0.0.1", broker.port)
+            subscriber.subscribe("sim/+/readings", qos=1)
+            subscriber.loop_start()
+            try:
+                assert subscribed.wait(5)
+                assert publisher.flush(20)
+                wait_until(lambda: len(received) >= 20, 5, "every reading received")
+            finally:
+                subscriber.loop_stop()
+                subscriber.disconnect()
+        finally:
+            publisher.close()
+    assert sorted(set(received)) == sorted((p.topic, p.payload) for p in readings)
+    assert publisher.undelivered == 0
+    assert publisher.resent >= 20
+    assert publisher.rejected == 0

@@ -74,3 +74,15 @@ def test_ids_never_reused_after_delete(tmp_path: Path) -> None:
 def test_bounds_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         Spool(tmp_path / "s.db", max_messages=0)
+
+
+def test_each_append_says_how_many_it_dropped(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db", max_messages=2)
+    spool.append("t", b"a")
+    spool.append("t", b"b")
+    assert spool.last_append_dropped == 0
+    spool.append("t", b"c")
+    assert spool.last_append_dropped == 1
+    spool.delete([m.id for m in spool.peek(2)])
+    spool.append("t", b"d")
+    assert spool.last_append_dropped == 0

@@ -45,11 +45,36 @@ def edge_command(
         ),
     ],
     meter_id: Annotated[
-        str | None, typer.Option(help="default: the MQTT username, which the broker ties to it")
+        str | None,
+        typer.Option(
+            help="the meter id of every reading and of the topic, replacing the id a frame "
+            "carries (the parser keeps that one in extra); default: the MQTT username, which "
+            "the broker ties to it"
+        ),
+    ] = None,
+    client_id: Annotated[
+        str | None,
+        typer.Option(
+            help="MQTT client id; default: the MQTT username (dynamic security binds a meter's "
+            "credential to a client id equal to its meter id)"
+        ),
     ] = None,
     timezone: Annotated[
-        str, typer.Option(help="zone of meters that send local time; summaries align to it")
-    ] = "UTC",
+        str | None,
+        typer.Option(
+            help="zone of meters that send local time; default: the parser's own (DSMR: "
+            "Europe/Amsterdam); summaries align to it (default UTC)"
+        ),
+    ] = None,
+    forward_extra: Annotated[
+        bool,
+        typer.Option(
+            "--forward-extra",
+            help="forwarded readings also carry the parser's extra fields (OBIS map, M-Bus "
+            "channels, the frame's own ids): 4 to 13 times the bytes of a DSMR reading; "
+            "default: the contract's fields only",
+        ),
+    ] = False,
     ca_file: Annotated[Path | None, typer.Option(help="CA bundle for mqtts://")] = None,
     topic_prefix: Annotated[str, typer.Option(help="first topic level")] = "meters",
     aggregate: Annotated[
@@ -74,7 +99,7 @@ def edge_command(
         spec = parse_source_url(source)
         address = parse_broker_url(mqtt_url)
         interval = parse_interval(aggregate)
-        zone = ZoneInfo(timezone)
+        zone = None if timezone is None else ZoneInfo(timezone)
     except (ValueError, ZoneInfoNotFoundError) as exc:
         typer.echo(str(exc) or f"unknown time zone {timezone!r}", err=True)
         raise typer.Exit(2) from None
@@ -91,6 +116,8 @@ def edge_command(
         mqtt_url=mqtt_url,
         spool_path=spool,
         timezone=zone,
+        client_id=client_id,
+        forward_extra=forward_extra,
         ca_file=ca_file,
         topic_prefix=topic_prefix,
         aggregate=interval,

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,33 +22,31 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from meterhub.edge.aggregate import aggregator_for
+from meterhub.edge.aggregate import UTC_ZONE, aggregator_for
+from meterhub.edge.dropwatch import DropNotice, DropWatch, Phase
 from meterhub.edge.framing import framer_for
 from meterhub.edge.spool import Spool
 from meterhub.edge.uplink import Uplink
 from meterhub.mqtt import parse_broker_url
 from meterhub.protocols.base import ParseContext, ParseError, parser_for
-from meterhub.readings.model import Reading
+from meterhub.readings.model import CONTRACT_FIELDS, Reading
 
 log = logging.getLogger("meterhub.edge")
 
-_FIELDS = (
-    "seq", "import_kwh", "export_kwh", "import_kwh_by_tariff", "power_w", "voltage_v",
-    "current_a", "pf", "freq_hz",
-)  # fmt: skip
 
-
-def reading_payload(reading: Reading) -> bytes:
-    """The contract's reading object. The topic names the meter, so ``meter_id`` is left out;
-    extra fields go at the top level, where the platform keeps unknown fields as the reading's
-    extra (nesting them under "extra" would store {"extra": {...}})."""
+def reading_payload(reading: Reading, *, extra: bool = True) -> bytes:
+    """The contract's reading object. The topic names the meter, so ``meter_id`` is left out.
+    With ``extra``, the reading's extra fields go at the top level, where the platform keeps
+    unknown fields as the reading's extra (nesting them under "extra" would store
+    {"extra": {...}}); they never replace a contract field."""
     document: dict[str, Any] = {"ts": reading.ts.isoformat()}
-    for name in _FIELDS:
+    for name in CONTRACT_FIELDS:
         value = getattr(reading, name)
         if value is not None:
             document[name] = value
-    for name, value in reading.extra.items():
-        document.setdefault(name, value)
+    if extra:
+        for name, value in reading.extra.items():
+            document.setdefault(name, value)
     return orjson.dumps(document)
 
 
@@ -56,7 +56,16 @@ class GatewayOptions:
     meter_id: str
     mqtt_url: str
     spool_path: Path
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    # Zone of meters that send local time. None: each parser's own default (DSMR's is its
+    # country's, Europe/Amsterdam); summaries then align to UTC.
+    timezone: ZoneInfo | None = None
+    # MQTT client id. None: the URL's username (with Mosquitto's dynamic security, a meter's
+    # credential is bound to a client id equal to its meter id), else the meter id.
+    client_id: str | None = None
+    # Forwarded readings carry the contract's fields only; True adds what the parser keeps
+    # beyond them (the OBIS map, M-Bus channels, the frame's own ids): 4 to 13 times the bytes
+    # of a DSMR reading (benchmarks/edge_spool.py).
+    forward_extra: bool = False
     ca_file: Path | None = None
     topic_prefix: str = "meters"
     aggregate: timedelta | None = None
@@ -88,15 +97,18 @@ class Gateway:
         self.counters = GatewayCounters()
         self.framer = framer_for(options.format_name)
         self.parser = parser_for(options.format_name)
-        self.aggregator = aggregator_for(options.aggregate, options.timezone)
+        self.aggregator = aggregator_for(options.aggregate, options.timezone or UTC_ZONE)
         # The credential speaks for --meter-id only: every parser takes the context's meter id
-        # over a frame's own (DLMS keeps a HAN list's serial number as extra frame_meter_id).
+        # over a frame's own (and keeps the frame's id in the reading's extra).
         self.context = ParseContext(
             meter_id=options.meter_id,
-            timezone=options.timezone,
             encryption_key=options.encryption_key,
             authentication_key=options.authentication_key,
         )
+        if options.timezone is not None:
+            # Only a zone given: without one, the parser's own default applies.
+            self.context = dataclasses.replace(self.context, timezone=options.timezone)
+        self._payload_extra = options.aggregate is not None or options.forward_extra
         prefix = f"{options.topic_prefix}/{options.meter_id}"
         self.readings_topic = f"{prefix}/readings"
         self.spool = Spool(
@@ -105,15 +117,18 @@ class Gateway:
             max_bytes=options.spool_max_bytes,
             synchronous=options.spool_synchronous,
         )
+        address = parse_broker_url(options.mqtt_url)
+        self.client_id = options.client_id or address.username or options.meter_id
         self.uplink = Uplink(
             self.spool,
-            parse_broker_url(options.mqtt_url),
-            client_id=f"meterhub-edge-{options.meter_id}",
+            address,
+            client_id=self.client_id,
             status_topic=f"{prefix}/status",
             ca_file=options.ca_file,
             reconnect_max_s=options.reconnect_max_s,
         )
         self.snapshot: dict[str, Any] = {}  # the latest counters, readable from other threads
+        self.drops = DropWatch(reminder_s=options.status_interval_s)
 
     # -- counters ----------------------------------------------------------------------------
 
@@ -129,6 +144,7 @@ class Gateway:
             "readings": self.counters.readings,
             "messages": self.counters.messages,
             "published": uplink.published,
+            "not_delivered": uplink.not_delivered,
             "rejected": uplink.rejected,
             "spooled": len(self.spool),
             "spool_bytes": self.spool.size_bytes,
@@ -226,8 +242,55 @@ class Gateway:
 
     def _spool(self, outgoing: list[Reading]) -> None:
         for reading in outgoing:
-            self.uplink.enqueue(self.readings_topic, reading_payload(reading))
+            payload = reading_payload(reading, extra=self._payload_extra)
+            self.uplink.enqueue(self.readings_topic, payload)
             self.counters.messages += 1
+            notice = self.drops.observe(self.spool.last_append_dropped, time.monotonic())
+            if notice is not None:
+                self._tell_drops(notice)
+
+    def _tell_drops(self, notice: DropNotice) -> None:
+        bounds = (
+            f"max_messages={self.spool.max_messages} max_bytes={self.spool.max_bytes} "
+            f"spooled={len(self.spool)} dropped_total={self.spool.dropped}"
+        )
+        meter = self.options.meter_id
+        if notice.phase is Phase.STARTED:
+            log.warning(
+                "edge spool_full meter_id=%s %s: the uplink has not delivered for a while and "
+                "the spool is at its bound; the oldest messages are being dropped to keep the "
+                "newest",
+                meter,
+                bounds,
+            )
+        elif notice.phase is Phase.CONTINUING:
+            log.warning(
+                "edge spool_still_dropping meter_id=%s dropped=%d seconds=%.0f %s",
+                meter,
+                notice.dropped,
+                notice.seconds,
+                bounds,
+            )
+        else:
+            log.info(
+                "edge spool_stopped_dropping meter_id=%s dropped=%d seconds=%.0f %s",
+                meter,
+                notice.dropped,
+                notice.seconds,
+                bounds,
+            )
+
+    def _tell_undelivered(self) -> None:
+        left = len(self.spool)
+        if left:
+            log.warning(
+                "edge exit_undelivered meter_id=%s spooled=%d spool_bytes=%d: not delivered; "
+                "they stay in %s and are sent first at the next start",
+                self.options.meter_id,
+                left,
+                self.spool.size_bytes,
+                self.options.spool_path,
+            )
 
     async def _status(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -271,5 +334,6 @@ class Gateway:
             await asyncio.gather(pump, status, return_exceptions=True)
             self._report(final=True)
             await self.uplink.close(self.status_payload(online=False))
+            self._tell_undelivered()
             self.spool.close()
         return self.snapshot

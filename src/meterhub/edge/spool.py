@@ -61,6 +61,7 @@ class Spool:
         ).fetchone()
         self._count: int = count
         self._bytes: int = size
+        self.last_append_dropped = 0  # how many messages the latest ``append`` dropped
 
     def __len__(self) -> int:
         return self._count
@@ -92,7 +93,7 @@ class Spool:
             assert message_id is not None
             self._count += 1
             self._bytes += len(payload)
-            self._enforce_bounds()
+            self.last_append_dropped = self._enforce_bounds()
         return message_id
 
     def _over_bounds(self) -> bool:
@@ -100,7 +101,7 @@ class Spool:
             self.max_bytes is not None and self._bytes > self.max_bytes
         )
 
-    def _enforce_bounds(self) -> None:
+    def _enforce_bounds(self) -> int:
         dropped = dropped_bytes = 0
         while self._count and self._over_bounds():
             # Oldest first, in batches sized to the excess by count (at least one row).
@@ -119,6 +120,7 @@ class Spool:
         if dropped:
             self._add_counter("dropped", dropped)
             self._add_counter("dropped_bytes", dropped_bytes)
+        return dropped
 
     def _add_counter(self, name: str, amount: int) -> None:
         self._db.execute(

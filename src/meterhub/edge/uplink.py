@@ -1,11 +1,14 @@
 """Deliver the spool to the central broker with paho-mqtt 2.x: MQTT v5, QoS 1, TLS, last will.
 
 Every message is already in the spool when it gets here. ``run`` publishes from the spool, oldest
-first, with at most ``window`` messages awaiting PUBACK, and deletes each message when its PUBACK
-arrives. When the connection drops, whatever was in flight stays in the spool and is sent again,
-in order, after the reconnect (paho's own copies are dropped on reconnect so that the order is the
-spool's). So delivery is at least once: a message can arrive twice around an outage, never not at
-all unless the spool's bound dropped it.
+first, with at most ``window`` messages awaiting PUBACK, and deletes each message when a PUBACK
+that delivered it arrives. When the connection drops, whatever was in flight stays in the spool
+and is sent again, in order, after the reconnect (paho's own copies are dropped on reconnect so
+that the order is the spool's). A PUBACK with a failure code (0x10 "no matching subscribers"
+included, see ``edge.puback``) leaves the message in the spool too: the uplink stops sending,
+waits for the rest of the window's PUBACKs and a backoff, then sends the spool again from its
+oldest message. So delivery is at least once: a message can arrive twice around an outage, never
+not at all unless the spool's bound dropped it (or the broker called it malformed, 0x90/0x99).
 
 paho runs its network loop in its own thread; its callbacks only hand events to the event loop
 (``call_soon_threadsafe``), so the spool is touched from one thread.
@@ -25,6 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from meterhub.edge import puback
 from meterhub.edge.spool import Spool
 from meterhub.mqtt import BrokerAddress
 
@@ -37,7 +41,8 @@ OFFLINE = b'{"online": false}'
 class UplinkCounters:
     published: int = 0  # messages acknowledged by the broker
     bytes_sent: int = 0  # payload bytes of those messages
-    rejected: int = 0  # PUBACK with a failure reason (e.g. not authorised): deleted, not retried
+    rejected: int = 0  # PUBACK saying the message will never be taken (0x90, 0x99): deleted
+    not_delivered: int = 0  # PUBACKs with another failure code (0x10, 0x87, ...): sent again
     connects: int = 0
     refused: int = 0  # CONNACKs with a failure reason (bad credentials, not authorised)
     connect_failures: int = 0  # connection attempts that failed below MQTT (network, TLS)
@@ -69,6 +74,11 @@ class Uplink:
         self._wake = asyncio.Event()
         self._inflight: dict[int, tuple[int, int]] = {}  # paho mid -> (spool id, payload bytes)
         self._last_sent = 0  # highest spool id handed to paho on this connection
+        # After a PUBACK that did not deliver: when (event loop time) to send the spool again
+        # from its start; nothing new is sent meanwhile.
+        self._send_again_at: float | None = None
+        self._backoff = puback.Backoff(max_s=float(reconnect_max_s))
+        self._failing_since: int = 0  # PUBACKs not delivered since the last one that delivered
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if address.username is not None:
             client.username_pw_set(address.username, address.password)
@@ -131,7 +141,7 @@ class Uplink:
         reason_code: ReasonCode,
         properties: object,
     ) -> None:
-        self._call(self._on_ack, mid, reason_code.is_failure, str(reason_code))
+        self._call(self._on_ack, mid, reason_code.value, str(reason_code))
 
     # -- the event loop's thread -------------------------------------------------------------
 
@@ -183,19 +193,51 @@ class Uplink:
         self._inflight.clear()
         self._last_sent = 0
 
-    def _on_ack(self, mid: int, failed: bool, reason: str) -> None:
+    def _on_ack(self, mid: int, code: int, reason: str) -> None:
         entry = self._inflight.pop(mid, None)
         if entry is None:
             return  # the status message, or an ack from before a reconnect
         spool_id, size = entry
-        self.spool.delete([spool_id])
-        if failed:
+        result = puback.outcome(code)
+        if result is puback.Outcome.SEND_AGAIN:
+            self._not_delivered(spool_id, code, reason)
+        elif result is puback.Outcome.REJECTED:
+            self.spool.delete([spool_id])
             self.counters.rejected += 1
-            log.error("uplink: broker refused spooled message %d: %s", spool_id, reason)
+            log.error(
+                "uplink: broker will never take spooled message %d (%s): deleted", spool_id, reason
+            )
         else:
+            self.spool.delete([spool_id])
             self.counters.published += 1
             self.counters.bytes_sent += size
+            self._backoff.reset()
+            if self._failing_since:
+                log.info(
+                    "uplink: broker delivers again after %d PUBACKs that did not",
+                    self._failing_since,
+                )
+                self._failing_since = 0
         self._wake.set()
+
+    def _not_delivered(self, spool_id: int, code: int, reason: str) -> None:
+        """Keep the message; one round of sending again per backoff, however many fail in it."""
+        self.counters.not_delivered += 1
+        self._failing_since += 1
+        if self._send_again_at is not None or self._loop is None:
+            return
+        delay = self._backoff.next_delay(code)
+        self._send_again_at = self._loop.time() + delay
+        level = logging.ERROR if code == puback.NOT_AUTHORIZED else logging.WARNING
+        log.log(
+            level,
+            "uplink: broker did not deliver spooled message %d (%s); it stays in the spool with "
+            "%d others, all sent again in %.0f s",
+            spool_id,
+            reason,
+            len(self.spool) - 1,
+            delay,
+        )
 
     def enqueue(self, topic: str, payload: bytes) -> None:
         self.spool.append(topic, payload)
@@ -213,6 +255,14 @@ class Uplink:
         self._client.loop_start()
 
     def _pump(self) -> None:
+        if self._send_again_at is not None:
+            assert self._loop is not None
+            if self._inflight or self._loop.time() < self._send_again_at:
+                return  # the round's other PUBACKs first, then the backoff
+            # Everything acknowledged so far is deleted: what is left was never delivered, and
+            # goes again oldest first.
+            self._send_again_at = None
+            self._last_sent = 0
         while self.connected and len(self._inflight) < self.window:
             batch = self.spool.peek(self.window - len(self._inflight), after_id=self._last_sent)
             if not batch:
@@ -232,7 +282,12 @@ class Uplink:
             self._pump()
             waker = asyncio.ensure_future(self._wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waker, stopper}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            timeout = 1.0
+            if self._send_again_at is not None and self._loop is not None:
+                timeout = min(timeout, max(0.01, self._send_again_at - self._loop.time()))
+            await asyncio.wait(
+                {waker, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
             for task in (waker, stopper):
                 task.cancel()
 
