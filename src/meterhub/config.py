@@ -61,8 +61,14 @@ class Settings(BaseSettings):
     # The ingest worker publishes a probe to itself this often; a connection that delivers
     # nothing for three periods is dropped and made again (with its subscriptions).
     probe_seconds: float = Field(default=10.0, gt=0, le=3600)
-    mosquitto_passwd_file: Path | None = None
-    mosquitto_acl_file: Path | None = None
+    # The broker's dynamic-security state (docs/security.md), rewritten from the meters table by
+    # meter add/replace/rotate-credential/import and broker sync.
+    mosquitto_dynsec_file: Path | None = None
+    # mqtt[s]://meterhub-admin:PASSWORD@host:port: meter changes reach the running broker at once.
+    mosquitto_control_url: SecretStr | None = None
+    # Run after a bulk change (meter import, broker sync --restart): the broker reads its state
+    # file only when it starts. E.g. "sudo systemctl restart mosquitto".
+    mosquitto_restart_command: str | None = None
     # Payment gateways (docs/payments.md); a gateway without its webhook secret is not offered.
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_key: SecretStr | None = None

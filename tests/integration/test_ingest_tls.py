@@ -1,9 +1,10 @@
 """The production path: `meterhub db upgrade` and `meterhub ingest` against real infrastructure.
 
-A real Mosquitto runs from meterhub's generated mosquitto.conf, password file and ACL (TLS listener
-with a test CA, see mosquitto_support.py); meters are registered in a fresh PostgreSQL database;
-`meterhub ingest` runs as a subprocess configured only by METERHUB_* environment variables, and
-connects with the `meterhub-ingest` service account over mqtts:// with METERHUB_MQTT_CA_FILE.
+A real Mosquitto runs from meterhub's generated mosquitto.conf and dynamic-security state (TLS
+listener with a test CA, see mosquitto_support.py); meters are registered in a fresh PostgreSQL
+database; `meterhub ingest` runs as a subprocess configured only by METERHUB_* environment
+variables, and connects with the `meterhub-ingest` service account over mqtts:// with
+METERHUB_MQTT_CA_FILE.
 Every wait is bounded; the broker and every subprocess are ended in finalizers, by their pid.
 """
 
@@ -201,13 +202,13 @@ def wait_subscribed(ingest: IngestProcess, broker: Broker) -> None:
 
 
 class Publisher:
-    """A paho MQTT 5 client over TLS that waits, with timeouts, for CONNACK and PUBACKs."""
+    """A paho MQTT 5 client over TLS that waits, with timeouts, for CONNACK and PUBACKs.
+
+    Its client id is its username: a meter's credential works with its meter id only."""
 
     def __init__(self, broker: Broker, username: str, password: str, *, tls: bool = True) -> None:
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"{username}-{uuid.uuid4().hex[:6]}",
-            protocol=mqtt.MQTTv5,
+            CallbackAPIVersion.VERSION2, client_id=username, protocol=mqtt.MQTTv5
         )
         self.client.username_pw_set(username, password)
         if tls:
@@ -292,7 +293,7 @@ def test_thousands_of_meters_over_tls_are_stored_exactly_once_in_postgresql(
     own = [(i, m, secrets[m]) for i, m in enumerate(ids[:OWN_CREDENTIAL_SAMPLE])]
     via_sim = [(i, m) for i, m in enumerate(ids) if i >= OWN_CREDENTIAL_SAMPLE]
     with (
-        running_broker(tmp_path, pg_engine) as broker,
+        running_broker(tmp_path, pg_engine, with_sim=True) as broker,
         ingest_process(broker, pg_url) as ingest,
     ):
         wait_subscribed(ingest, broker)

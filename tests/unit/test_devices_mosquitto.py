@@ -1,4 +1,4 @@
-"""Mosquitto file builders: password file, ACL and mosquitto.conf text (no broker)."""
+"""Meter ids as MQTT usernames and the mosquitto.conf text (no broker)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from meterhub.devices import credentials, mosquitto
-
-HASH = credentials.hash_secret("pw", iterations=1)
+from meterhub.devices import mosquitto
 
 
 @pytest.mark.parametrize("meter_id", ["MTR-0001", "a", "x_y-Z9", "m" * 64])
@@ -31,83 +29,21 @@ def test_service_account_names_are_reserved(meter_id: str) -> None:
         mosquitto.validate_meter_id(meter_id)
 
 
-def test_password_file_has_one_sorted_line_per_user() -> None:
-    text = mosquitto.password_file_text([("m2", HASH), ("m1", HASH), ("meterhub-ingest", HASH)])
-    assert text == f"m1:{HASH}\nm2:{HASH}\nmeterhub-ingest:{HASH}\n"
-
-
-def test_password_file_refuses_duplicate_user() -> None:
-    with pytest.raises(ValueError, match="duplicate"):
-        mosquitto.password_file_text([("m1", HASH), ("m1", HASH)])
-
-
-def test_password_file_refuses_invalid_meter_id() -> None:
-    with pytest.raises(mosquitto.InvalidMeterIdError):
-        mosquitto.password_file_text([("m1/#", HASH)])
-
-
-def test_password_file_refuses_non_mosquitto_hash() -> None:
-    with pytest.raises(ValueError, match=r"\$7\$"):
-        mosquitto.password_file_text([("m1", "plaintext")])
-
-
-def test_password_file_round_trips_through_parser() -> None:
-    text = mosquitto.password_file_text([("m1", HASH), ("meterhub-sim", HASH)])
-    assert mosquitto.parse_password_file(text) == {"m1": HASH, "meterhub-sim": HASH}
-
-
-def _acl_lines(topic_prefix: str = "meters") -> list[str]:
-    text = mosquitto.acl_file_text(topic_prefix)
-    return [line for line in text.splitlines() if line and not line.startswith("#")]
-
-
-def test_acl_meter_patterns_use_username() -> None:
-    assert _acl_lines()[:5] == [
-        "pattern write meters/%u/readings",
-        "pattern write meters/%u/events",
-        "pattern write meters/%u/status",
-        "pattern write meters/%u/cmd/ack",
-        "pattern read meters/%u/cmd",
-    ]
-
-
-def test_acl_patterns_come_before_any_user_block() -> None:
-    lines = _acl_lines()
-    first_user = next(i for i, line in enumerate(lines) if line.startswith("user "))
-    assert all(not line.startswith("pattern") for line in lines[first_user:])
-
-
-def test_acl_ingest_reads_every_meters_uplink_topics() -> None:
-    lines = _acl_lines()
-    block = lines[lines.index("user meterhub-ingest") + 1 :][:4]
-    assert block == [
-        "topic read meters/+/readings",
-        "topic read meters/+/events",
-        "topic read meters/+/status",
-        "topic read meters/+/cmd/ack",
-    ]
-
-
-def test_acl_control_writes_commands_only() -> None:
-    lines = _acl_lines()
-    block = lines[lines.index("user meterhub-control") + 1 :][:2]
-    assert block == ["topic write meters/+/cmd", "topic read meters/+/cmd/ack"]
-
-
-def test_acl_uses_configured_topic_prefix() -> None:
-    assert "pattern write utility/meters/%u/readings" in _acl_lines("utility/meters")
+@pytest.mark.parametrize("prefix", ["meters", "utility/meters", "a_b-1"])
+def test_plain_topic_prefixes_pass(prefix: str) -> None:
+    assert mosquitto.validate_topic_prefix(prefix) == prefix
 
 
 @pytest.mark.parametrize("prefix", ["", "meters/", "/meters", "meters/#", "me+ters", "a b"])
-def test_acl_refuses_wildcard_or_empty_prefix(prefix: str) -> None:
+def test_wildcard_or_empty_prefix_is_refused(prefix: str) -> None:
     with pytest.raises(ValueError, match="topic prefix"):
-        mosquitto.acl_file_text(prefix)
+        mosquitto.validate_topic_prefix(prefix)
 
 
 def _conf(**overrides: object) -> list[str]:
     kwargs: dict[str, object] = {
-        "password_file": Path("/etc/mosquitto/passwd"),
-        "acl_file": Path("/etc/mosquitto/acl"),
+        "dynsec_plugin": Path("/usr/lib/mosquitto_dynamic_security.so"),
+        "dynsec_state": Path("/etc/mosquitto/meterhub/dynamic-security.json"),
         "persistence_location": Path("/var/lib/mosquitto"),
         "tls": mosquitto.TlsListener(
             cafile=Path("/c/ca.crt"), certfile=Path("/c/s.crt"), keyfile=Path("/c/s.key")
@@ -117,12 +53,17 @@ def _conf(**overrides: object) -> list[str]:
     return mosquitto.mosquitto_conf_text(**kwargs).splitlines()  # type: ignore[arg-type]
 
 
-def test_conf_denies_anonymous_and_names_auth_files() -> None:
+def test_conf_denies_anonymous_and_loads_the_dynamic_security_plugin() -> None:
     lines = _conf()
     assert "allow_anonymous false" in lines
     assert "per_listener_settings false" in lines
-    assert "password_file /etc/mosquitto/passwd" in lines
-    assert "acl_file /etc/mosquitto/acl" in lines
+    assert "plugin /usr/lib/mosquitto_dynamic_security.so" in lines
+    assert "plugin_opt_config_file /etc/mosquitto/meterhub/dynamic-security.json" in lines
+
+
+def test_conf_has_no_password_or_acl_file() -> None:
+    """acl_file would answer SUBSCRIBE checks first, with success, before the plugin."""
+    assert not [line for line in _conf() if line.startswith(("password_file", "acl_file"))]
 
 
 def test_conf_tls_listener_names_certificates() -> None:
@@ -155,6 +96,19 @@ def test_conf_sets_ingest_throughput_limits() -> None:
     assert "persistence true" in lines
 
 
+def test_conf_autosaves_on_a_timer_from_the_loss_budget() -> None:
+    lines = _conf()
+    assert f"autosave_interval {mosquitto.DEFAULT_AUTOSAVE_SECONDS}" in lines
+    assert "autosave_on_changes false" in lines
+    assert "autosave_interval 30" in _conf(autosave_seconds=30)
+
+
+def test_conf_refuses_an_autosave_interval_below_one_second() -> None:
+    # 0 would turn autosave off in Mosquitto: the crash window would be the whole uptime.
+    with pytest.raises(ValueError, match="autosave"):
+        _conf(autosave_seconds=0)
+
+
 def test_conf_plain_listener_binds_loopback() -> None:
     assert "listener 1883 127.0.0.1" in _conf(plain_port=1883)
 
@@ -162,8 +116,3 @@ def test_conf_plain_listener_binds_loopback() -> None:
 def test_conf_needs_a_listener() -> None:
     with pytest.raises(ValueError, match="listener"):
         _conf(tls=None)
-
-
-def test_service_entries_refuse_unknown_account() -> None:
-    with pytest.raises(ValueError, match="unknown service"):
-        mosquitto.service_password_entries({"root": HASH})

@@ -1,9 +1,7 @@
-"""Registry: meters and their credentials in a migrated SQLite file, broker files on disk."""
+"""Registry: meters and their credentials in a migrated SQLite file, one by one and in bulk."""
 
 from __future__ import annotations
 
-import os
-import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,9 +9,12 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from meterhub.devices import credentials, mosquitto, registry
+from meterhub.devices.meter_rules import MeterSpec, RowsError
 from meterhub.store.db import make_engine
 from meterhub.store.migrate import upgrade
-from meterhub.store.schema import consumers, meters
+from meterhub.store.schema import consumers, meter_installations, meters
+
+HASH = credentials.hash_secret("pw", iterations=1)
 
 
 @pytest.fixture
@@ -108,35 +109,98 @@ def test_broker_entries_leave_out_retired_meters(engine: Engine) -> None:
     assert [meter_id for meter_id, _ in registry.broker_meter_entries(engine)] == ["MTR-1"]
 
 
-def test_write_broker_files_writes_meters_and_services_mode_0600(
-    engine: Engine, tmp_path: Path
-) -> None:
+def test_rotate_credential_of_a_retired_meter_is_refused(engine: Engine) -> None:
+    """It has no broker access, so there is nothing for a new secret to open."""
     registry.add_meter(engine, "MTR-1")
-    service_hash = credentials.hash_secret("svc")
-    passwd, acl = tmp_path / "broker" / "passwd", tmp_path / "broker" / "acl"
-    count = registry.write_broker_files(
-        engine, passwd, acl, {"meterhub-ingest": service_hash}, topic_prefix="m"
-    )
-    assert count == 1
-    entries = mosquitto.parse_password_file(passwd.read_text())
-    assert set(entries) == {"MTR-1", "meterhub-ingest"}
-    assert entries["MTR-1"] == _stored_hash(engine, "MTR-1")
-    assert "pattern write m/%u/readings" in acl.read_text()
-    assert stat.S_IMODE(passwd.stat().st_mode) == 0o600
-    assert stat.S_IMODE(acl.stat().st_mode) == 0o600
+    with engine.begin() as connection:
+        connection.execute(update(meters).where(meters.c.id == "MTR-1").values(status="replaced"))
+    with pytest.raises(registry.RegistryError, match="replaced: it has no broker access"):
+        registry.rotate_credential(engine, "MTR-1")
 
 
-def test_write_broker_files_leaves_no_temporary_files(engine: Engine, tmp_path: Path) -> None:
-    registry.write_broker_files(engine, tmp_path / "passwd", tmp_path / "acl", {})
-    registry.write_broker_files(engine, tmp_path / "passwd", tmp_path / "acl", {})
-    assert [name for name in os.listdir(tmp_path) if name.endswith(".tmp")] == []
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("latitude", 91.0, "latitude must be between -90 and 90"),
+        ("longitude", float("nan"), "longitude must be between -180 and 180"),
+        ("sanctioned_load_kw", float("inf"), "sanctioned load must be positive"),
+        ("role", "boss", "unknown role 'boss'"),
+    ],
+)
+def test_add_meter_refuses_impossible_attributes(
+    engine: Engine, option: str, value: object, message: str
+) -> None:
+    with pytest.raises(registry.RegistryError, match=message):
+        registry.add_meter(engine, "MTR-1", **{option: value})  # type: ignore[arg-type]
+    assert registry.list_meters(engine) == []
 
 
-def test_read_service_accounts_keeps_only_service_lines(tmp_path: Path) -> None:
-    passwd = tmp_path / "passwd"
-    passwd.write_text("MTR-1:$7$1$a$b\nmeterhub-control:$7$1$c$d\n")
-    assert registry.read_service_accounts(passwd) == {"meterhub-control": "$7$1$c$d"}
+def _consumer(engine: Engine, consumer_id: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            consumers.insert().values(
+                id=consumer_id, name=consumer_id, created_at=datetime.now(UTC)
+            )
+        )
 
 
-def test_read_service_accounts_of_missing_file_is_empty(tmp_path: Path) -> None:
-    assert registry.read_service_accounts(tmp_path / "absent") == {}
+def _stored(engine: Engine) -> dict[str, str | None]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(meters.c.id, meters.c.consumer_id)).all()
+    return {row.id: row.consumer_id for row in rows}
+
+
+def test_import_registers_every_row_with_its_hash_and_installation(engine: Engine) -> None:
+    _consumer(engine, "C-1")
+    at = datetime(2026, 2, 1, tzinfo=UTC)
+    rows = [
+        (2, MeterSpec("M-1", consumer_id="C-1", installed_at=at, phase=3)),
+        (3, MeterSpec("M-2", role="sub")),
+    ]
+    hashes = [
+        credentials.hash_secret("a", iterations=1),
+        credentials.hash_secret("b", iterations=1),
+    ]
+    registry.import_meters(engine, rows, hashes)
+    assert _stored(engine) == {"M-1": "C-1", "M-2": None}
+    assert _stored_hash(engine, "M-2") == hashes[1]
+    assert [m for m, _ in registry.broker_meter_entries(engine)] == ["M-1", "M-2"]
+    with engine.connect() as connection:
+        installation = connection.execute(select(meter_installations)).one()
+    assert (installation.meter_id, installation.installed_at) == ("M-1", at)
+
+
+def test_import_names_every_row_the_database_refuses_and_registers_none(engine: Engine) -> None:
+    registry.add_meter(engine, "M-OLD")
+    rows = [
+        (2, MeterSpec("M-1")),
+        (3, MeterSpec("M-OLD")),
+        (4, MeterSpec("M-2", consumer_id="C-404", transformer_id="T-404")),
+    ]
+    with pytest.raises(RowsError) as caught:
+        registry.import_meters(engine, rows, [HASH] * 3)
+    assert [str(e) for e in caught.value.errors] == [
+        "line 3, column 'id': meter 'M-OLD' is already registered",
+        "line 4, column 'consumer': unknown consumer 'C-404': create it first",
+        "line 4, column 'transformer': unknown transformer 'T-404': create it first",
+    ]
+    assert _stored(engine) == {"M-OLD": None}
+
+
+def test_import_registers_nothing_when_the_step_before_commit_fails(engine: Engine) -> None:
+    def no_credentials_file() -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        registry.import_meters(
+            engine, [(2, MeterSpec("M-1"))], [HASH], before_commit=no_credentials_file
+        )
+    assert _stored(engine) == {}
+
+
+def test_import_checks_ids_in_chunks(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "LOOKUP_CHUNK", 2)
+    registry.add_meter(engine, "M-3")
+    rows = [(n + 2, MeterSpec(f"M-{n}")) for n in range(5)]
+    with pytest.raises(RowsError, match="line 5, column 'id': meter 'M-3' is already registered"):
+        registry.import_meters(engine, rows, [HASH] * 5)

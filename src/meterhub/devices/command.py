@@ -1,17 +1,28 @@
-"""CLI: ``meterhub meter add|replace|rotate-credential|list`` and
-``meterhub broker mosquitto-config``."""
+"""CLI: ``meterhub meter add|replace|rotate-credential|import|list`` and
+``meterhub broker mosquitto-config|sync``."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from meterhub.cli_time import local_instant
 from meterhub.config import Settings, get_settings
-from meterhub.devices import credentials, mosquitto, registry
+from meterhub.devices import (
+    broker_state,
+    control,
+    credentials,
+    dynsec,
+    importer,
+    meter_rules,
+    mosquitto,
+    registry,
+)
+from meterhub.devices.files import atomic_write
 from meterhub.store.db import make_engine
 
 SHOWN_ONCE = "Store it in the meter now: it is not shown again (only its hash is kept)."
@@ -19,14 +30,11 @@ SERVICE_SHOWN_ONCE = "Store them in your secret store now: they are not shown ag
 # A packet is the payload plus topic and MQTT 5 properties: leave room for those above the payload
 # limit, so that the broker refuses only what ingest would refuse anyway.
 PACKET_HEADROOM_BYTES = 4096
-
-PidFileOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--broker-pid-file",
-        help="Mosquitto's pid file: send it SIGHUP after rewriting its files, so it reloads them.",
-    ),
-]
+STATE_FILE_NAME = "dynamic-security.json"
+# Mosquitto 2.0.11 saves its whole plugin state after each command (about 1.3 s at 100,000
+# meters): allow for that on top of a round trip.
+CONTROL_BASE_TIMEOUT_S = 30.0
+CONTROL_PER_COMMAND_S = 15.0
 
 
 def _fail(message: str) -> typer.Exit:
@@ -34,30 +42,53 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def _sync_broker(settings: Settings, pid_file: Path | None) -> None:
-    """Rewrite the broker's files when settings name them; keep the service accounts they hold."""
-    passwd_path, acl_path = settings.mosquitto_passwd_file, settings.mosquitto_acl_file
-    if passwd_path is None or acl_path is None:
+def _topics(settings: Settings) -> dynsec.Topics:
+    return dynsec.Topics(prefix=settings.topic_prefix, share_group=settings.share_group)
+
+
+def _follow(settings: Settings, commands: list[dict[str, Any]]) -> None:
+    """Bring the broker in line with the database after a change to one or two meters.
+
+    Live first (``$CONTROL``, when METERHUB_MOSQUITTO_CONTROL_URL is set), then the state file
+    from the table (when METERHUB_MOSQUITTO_DYNSEC_FILE is set): the file is the last word.
+    """
+    url = settings.mosquitto_control_url
+    live = False
+    if url is not None and commands:
+        timeout = CONTROL_BASE_TIMEOUT_S + CONTROL_PER_COMMAND_S * len(commands)
+        try:
+            control.send_commands(
+                url.get_secret_value(), commands, ca_file=settings.mqtt_ca_file, timeout=timeout
+            )
+            live = True
+        except (control.ControlError, ValueError) as exc:
+            typer.echo(
+                f"WARNING: the running broker was not updated ({exc}); it takes the change "
+                "from its state file when it restarts.",
+                err=True,
+            )
+    path = settings.mosquitto_dynsec_file
+    if path is None:
+        typer.echo("Broker state file not written (METERHUB_MOSQUITTO_DYNSEC_FILE is not set).")
+    else:
+        try:
+            written = broker_state.write_state(
+                make_engine(settings.database_url), path, _topics(settings)
+            )
+        except broker_state.BrokerStateError as exc:
+            raise _fail(str(exc)) from exc
+        typer.echo(f"Wrote {path} ({written.meters} meters, {written.seconds:.1f} s).")
+    if live:
+        typer.echo("The running broker has the change.")
+    elif url is None:
         typer.echo(
-            "Broker files not rewritten (METERHUB_MOSQUITTO_PASSWD_FILE and "
-            "METERHUB_MOSQUITTO_ACL_FILE are not set)."
+            "The running broker does not have it yet: set METERHUB_MOSQUITTO_CONTROL_URL to apply "
+            "changes at once, or restart the broker."
         )
-        return
-    pid = int(pid_file.read_text().strip()) if pid_file is not None else None
-    count = registry.write_broker_files(
-        make_engine(settings.database_url),
-        passwd_path,
-        acl_path,
-        registry.read_service_accounts(passwd_path),
-        topic_prefix=settings.topic_prefix,
-        mosquitto_pid=pid,
-    )
-    reloaded = f"; sent SIGHUP to mosquitto (pid {pid})" if pid is not None else ""
-    typer.echo(f"Wrote {passwd_path} ({count} meters) and {acl_path}{reloaded}.")
 
 
 meter_app = typer.Typer(help="Register meters and manage their MQTT credentials.")
-broker_app = typer.Typer(help="Broker authentication and ACL files.")
+broker_app = typer.Typer(help="The broker's configuration and dynamic-security state.")
 
 
 @meter_app.command("add")
@@ -80,7 +111,6 @@ def meter_add(
             "offset, in METERHUB_TIMEZONE. The first bill covers the days from then.",
         ),
     ] = None,
-    broker_pid_file: PidFileOption = None,
 ) -> None:
     """Register a meter and create its MQTT credential (printed once)."""
     settings = get_settings()
@@ -106,7 +136,7 @@ def meter_add(
     typer.echo(f"MQTT username: {meter_id}")
     typer.echo(f"MQTT password: {secret}")
     typer.echo(f"WARNING: {SHOWN_ONCE}")
-    _sync_broker(settings, broker_pid_file)
+    _follow(settings, dynsec.add_meter_commands(meter_id, secret, _topics(settings)))
 
 
 def _instant(text: str, option: str, settings: Settings) -> datetime:
@@ -134,7 +164,6 @@ def meter_replace(
         float | None, typer.Option("--initial-reading", help="new meter's register, kWh")
     ] = None,
     note: Annotated[str | None, typer.Option("--note")] = None,
-    broker_pid_file: PidFileOption = None,
 ) -> None:
     """Record a meter replacement: the consumer's next bill counts the old meter up to AT and
     the new one after it."""
@@ -155,18 +184,21 @@ def meter_replace(
     typer.echo(
         f"Meter {new} replaced {old} at consumer {done.consumer_id} from {when.isoformat()}."
     )
+    commands: list[dict[str, Any]] = []
     if done.registered_secret is not None:
         typer.echo(f"Registered meter {new}. MQTT password: {done.registered_secret}")
         typer.echo(f"WARNING: {SHOWN_ONCE}")
-    _sync_broker(settings, broker_pid_file)
+        commands += dynsec.add_meter_commands(new, done.registered_secret, _topics(settings))
+    # The old meter is retired: its credential stops working and its session is ended.
+    _follow(settings, commands + dynsec.remove_meter_commands(old))
 
 
 @meter_app.command("rotate-credential")
 def meter_rotate_credential(
     meter_id: Annotated[str, typer.Argument()],
-    broker_pid_file: PidFileOption = None,
 ) -> None:
-    """Give a meter a new credential; the old one stops working when the broker reloads."""
+    """Give a meter a new credential; the old one stops working when the broker has the change
+    (at once with METERHUB_MOSQUITTO_CONTROL_URL, which also ends the meter's live session)."""
     settings = get_settings()
     try:
         secret = registry.rotate_credential(make_engine(settings.database_url), meter_id)
@@ -174,7 +206,7 @@ def meter_rotate_credential(
         raise _fail(str(exc)) from exc
     typer.echo(f"New MQTT password for {meter_id}: {secret}")
     typer.echo(f"WARNING: {SHOWN_ONCE}")
-    _sync_broker(settings, broker_pid_file)
+    _follow(settings, dynsec.set_password_commands(meter_id, secret))
 
 
 @meter_app.command("list")
@@ -190,9 +222,83 @@ def meter_list() -> None:
     typer.echo(f"{len(rows)} meters")
 
 
+@meter_app.command("import")
+def meter_import(
+    csv_file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with a header: id (required), consumer, transformer, sanctioned_kw, phase, "
+            "lat, lon, model, firmware, role, installed_at (the options of meter add)"
+        ),
+    ],
+    credentials_out: Annotated[
+        Path,
+        typer.Option(
+            "--credentials-out",
+            help="new file for the meters' MQTT passwords (mode 0600); never overwritten",
+        ),
+    ],
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart/--no-restart",
+            help="run METERHUB_MOSQUITTO_RESTART_COMMAND once the broker state is written",
+        ),
+    ] = True,
+) -> None:
+    """Register many meters at once: all rows or none, secrets written once to a file."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    started = time.monotonic()
+    try:
+        result = importer.import_file(engine, csv_file, credentials_out, zone=settings.zone)
+    except meter_rules.RowsError as exc:
+        raise _fail(f"{csv_file}: {exc}") from exc
+    except importer.CredentialsFileExistsError as exc:
+        raise _fail(str(exc)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"cannot read {csv_file}: {exc}") from exc
+    typer.echo(
+        f"Registered {result.meters} meters in {time.monotonic() - started:.1f} s (checks "
+        f"{result.parse_s:.1f} s, hashing {result.hash_s:.1f} s, "
+        f"database {result.database_s:.1f} s)."
+    )
+    typer.echo(
+        f"Their MQTT passwords are in {result.credentials_path} (mode 0600); each meter's MQTT "
+        "username and client id are its meter id. Deliver them, then delete the file."
+    )
+    path = settings.mosquitto_dynsec_file
+    if path is None:
+        typer.echo("Broker state file not written (METERHUB_MOSQUITTO_DYNSEC_FILE is not set).")
+        return
+    try:
+        written = broker_state.write_state(engine, path, _topics(settings))
+    except broker_state.BrokerStateError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"Wrote {path} ({written.meters} meters, {written.seconds:.1f} s).")
+    _restart(settings, restart)
+
+
+def _restart(settings: Settings, wanted: bool) -> None:
+    command = settings.mosquitto_restart_command
+    if not wanted or not command:
+        typer.echo(
+            "Restart the broker to load it"
+            + ("." if wanted is False else " (METERHUB_MOSQUITTO_RESTART_COMMAND is not set).")
+        )
+        return
+    try:
+        seconds = broker_state.restart_broker(command)
+    except broker_state.BrokerStateError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"Restarted the broker ({command}, {seconds:.1f} s): it has the new state.")
+
+
 @broker_app.command("mosquitto-config")
 def broker_mosquitto_config(
-    out: Annotated[Path, typer.Option("--out", help="directory for mosquitto.conf, passwd, acl")],
+    out: Annotated[
+        Path, typer.Option("--out", help=f"directory for mosquitto.conf and {STATE_FILE_NAME}")
+    ],
     tls_port: Annotated[int, typer.Option("--tls-port")] = 8883,
     cafile: Annotated[Path, typer.Option("--cafile")] = Path("/etc/mosquitto/certs/ca.crt"),
     certfile: Annotated[Path, typer.Option("--certfile")] = Path("/etc/mosquitto/certs/server.crt"),
@@ -202,26 +308,45 @@ def broker_mosquitto_config(
         int | None, typer.Option("--plain-port", help="extra listener on 127.0.0.1 for services")
     ] = None,
     persistence_dir: Annotated[Path | None, typer.Option("--persistence-dir")] = None,
+    autosave_seconds: Annotated[
+        int,
+        typer.Option(
+            "--autosave-seconds",
+            min=1,
+            help="seconds between persistence saves: what a broker crash may lose at most",
+        ),
+    ] = mosquitto.DEFAULT_AUTOSAVE_SECONDS,
+    with_sim: Annotated[
+        bool,
+        typer.Option(
+            "--with-sim", help="also create meterhub-sim, which speaks for every meter: tests only"
+        ),
+    ] = False,
+    dynsec_plugin: Annotated[
+        Path | None,
+        typer.Option("--dynsec-plugin", help="mosquitto_dynamic_security.so (found if not given)"),
+    ] = None,
 ) -> None:
-    """Write mosquitto.conf, passwd and acl for the registered meters plus new service accounts."""
+    """Write mosquitto.conf and the dynamic-security state for the registered meters, with new
+    service accounts (passwords printed once)."""
     settings = get_settings()
     out = out.resolve()
-    passwd_path, acl_path = out / "passwd", out / "acl"
-    service_secrets = {name: credentials.generate_secret() for name in mosquitto.SERVICE_ACCOUNTS}
+    state_path = out / STATE_FILE_NAME
+    accounts = mosquitto.PRODUCTION_ACCOUNTS + ((mosquitto.SIM_ACCOUNT,) if with_sim else ())
+    service_secrets = {name: credentials.generate_secret() for name in accounts}
     service_hashes = {name: credentials.hash_secret(s) for name, s in service_secrets.items()}
     try:
-        count = registry.write_broker_files(
+        written = broker_state.write_state(
             make_engine(settings.database_url),
-            passwd_path,
-            acl_path,
-            service_hashes,
-            topic_prefix=settings.topic_prefix,
+            state_path,
+            _topics(settings),
+            services=service_hashes,
         )
-    except ValueError as exc:
+    except (broker_state.BrokerStateError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     conf = mosquitto.mosquitto_conf_text(
-        password_file=passwd_path,
-        acl_file=acl_path,
+        dynsec_plugin=dynsec_plugin or broker_state.find_dynsec_plugin(),
+        dynsec_state=state_path,
         persistence_location=persistence_dir or out / "data",
         tls=mosquitto.TlsListener(
             cafile=cafile,
@@ -232,13 +357,50 @@ def broker_mosquitto_config(
         ),
         plain_port=plain_port,
         max_packet_size=settings.max_payload_bytes + PACKET_HEADROOM_BYTES,
+        autosave_seconds=autosave_seconds,
     )
-    registry.atomic_write(out / "mosquitto.conf", conf, mode=0o644)
-    typer.echo(f"Wrote {out / 'mosquitto.conf'}, {passwd_path} ({count} meters) and {acl_path}.")
+    atomic_write(out / "mosquitto.conf", conf, mode=0o644)
+    typer.echo(f"Wrote {out / 'mosquitto.conf'} and {state_path} ({written.meters} meters).")
     typer.echo("Service account passwords (put them in each service's METERHUB_MQTT_URL):")
     for name, secret in service_secrets.items():
         typer.echo(f"  {name}: {secret}")
+    admin = service_secrets[mosquitto.ADMIN_ACCOUNT]
+    port = plain_port if plain_port is not None else tls_port
+    scheme = "mqtt" if plain_port is not None else "mqtts"
+    typer.echo(
+        f"For meter add/replace/rotate-credential to reach the running broker at once: "
+        f"METERHUB_MOSQUITTO_CONTROL_URL={scheme}://{mosquitto.ADMIN_ACCOUNT}:{admin}@127.0.0.1:{port}"
+    )
+    typer.echo(f"And METERHUB_MOSQUITTO_DYNSEC_FILE={state_path}")
     typer.echo(f"WARNING: {SERVICE_SHOWN_ONCE}")
+
+
+@broker_app.command("sync")
+def broker_sync(
+    restart: Annotated[
+        bool,
+        typer.Option("--restart", help="then run METERHUB_MOSQUITTO_RESTART_COMMAND"),
+    ] = False,
+) -> None:
+    """Rewrite the broker's state file from the meters table (service accounts kept)."""
+    settings = get_settings()
+    path = settings.mosquitto_dynsec_file
+    if path is None:
+        raise _fail("METERHUB_MOSQUITTO_DYNSEC_FILE is not set")
+    if not path.exists():
+        raise _fail(f"{path} does not exist: run meterhub broker mosquitto-config first")
+    try:
+        written = broker_state.write_state(
+            make_engine(settings.database_url), path, _topics(settings)
+        )
+    except broker_state.BrokerStateError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(
+        f"Wrote {path} ({written.meters} meters; service accounts: {', '.join(written.services)})."
+    )
+    if restart and not settings.mosquitto_restart_command:
+        raise _fail("--restart needs METERHUB_MOSQUITTO_RESTART_COMMAND")
+    _restart(settings, restart)
 
 
 def register(app: typer.Typer) -> None:

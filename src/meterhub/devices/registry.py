@@ -1,28 +1,34 @@
-"""Meter registration and the broker's files: the adapter between ``meters`` and Mosquitto.
+"""Meter registration: the adapter between the ``meters`` table and the rest of meterhub.
 
 Each function is one unit of work (one transaction). The plaintext secret leaves this module only
-as a return value, once; the database and the broker hold its hash.
+as a return value, once; the database holds its hash (and the broker's state is built from it, see
+``broker_state``).
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, select, update
+from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from meterhub.devices import credentials, mosquitto
+from meterhub.devices.meter_rules import (
+    METER_ROLES,
+    NO_BROKER_ACCESS,
+    MeterSpec,
+    RowError,
+    RowsError,
+    problems,
+)
 from meterhub.store import meters as meter_store
-from meterhub.store.schema import consumers, meters, transformers
+from meterhub.store.schema import consumers, meter_installations, meters, transformers
 
-# Meters in these states keep no access to the broker.
-NO_BROKER_ACCESS = ("inactive", "replaced")
-METER_ROLES = ("consumer", "transformer_main", "feeder_main", "sub")
+__all__ = ["METER_ROLES", "NO_BROKER_ACCESS"]
+# Ids per IN (...) list when an import checks what the database already holds.
+LOOKUP_CHUNK = 5_000
 
 
 class RegistryError(ValueError):
@@ -54,6 +60,24 @@ def _require_row(connection: Connection, table: Table, key: str, what: str) -> N
         raise RegistryError(f"unknown {what} {key!r}: create it first")
 
 
+def _meter_row(spec: MeterSpec, credential_hash: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": spec.meter_id,
+        "consumer_id": spec.consumer_id,
+        "transformer_id": spec.transformer_id,
+        "role": spec.role,
+        "latitude": spec.latitude,
+        "longitude": spec.longitude,
+        "sanctioned_load_kw": spec.sanctioned_load_kw,
+        "phase": spec.phase,
+        "model": spec.model,
+        "firmware": spec.firmware,
+        "status": "active",
+        "credential_hash": credential_hash,
+        "created_at": now,
+    }
+
+
 def add_meter(
     engine: Engine,
     meter_id: str,
@@ -75,17 +99,24 @@ def add_meter(
     consumer: a move-in, whose first bill covers the days from then. Without it the meter
     counts as having served the consumer all along."""
     mosquitto.validate_meter_id(meter_id)
-    if role not in METER_ROLES:
-        raise RegistryError(f"unknown role {role!r}: one of {', '.join(METER_ROLES)}")
-    if phase not in (1, 3):
-        raise RegistryError(f"phase must be 1 or 3, got {phase}")
-    if sanctioned_load_kw is not None and sanctioned_load_kw <= 0:
-        raise RegistryError(f"sanctioned load must be positive, got {sanctioned_load_kw} kW")
-    if installed_at is not None and consumer_id is None:
-        raise RegistryError("an installation time needs the consumer the meter supplies")
-    if installed_at is not None and installed_at.tzinfo is None:
-        raise RegistryError("the installation time needs a time zone")
+    spec = MeterSpec(
+        meter_id=meter_id,
+        consumer_id=consumer_id,
+        transformer_id=transformer_id,
+        sanctioned_load_kw=sanctioned_load_kw,
+        phase=phase,
+        latitude=latitude,
+        longitude=longitude,
+        model=model,
+        firmware=firmware,
+        role=role,
+        installed_at=installed_at,
+    )
+    found = problems(spec)
+    if found:
+        raise RegistryError(found[0][1])
     secret = credentials.generate_secret()
+    now = datetime.now(UTC)
     with engine.begin() as connection:
         if connection.execute(select(meters.c.id).where(meters.c.id == meter_id)).first():
             raise DuplicateMeterError(f"meter {meter_id!r} is already registered")
@@ -94,29 +125,11 @@ def add_meter(
         if transformer_id is not None:
             _require_row(connection, transformers, transformer_id, "transformer")
         connection.execute(
-            meters.insert().values(
-                id=meter_id,
-                consumer_id=consumer_id,
-                transformer_id=transformer_id,
-                role=role,
-                latitude=latitude,
-                longitude=longitude,
-                sanctioned_load_kw=sanctioned_load_kw,
-                phase=phase,
-                model=model,
-                firmware=firmware,
-                status="active",
-                credential_hash=credentials.hash_secret(secret),
-                created_at=datetime.now(UTC),
-            )
+            meters.insert().values(_meter_row(spec, credentials.hash_secret(secret), now))
         )
         if installed_at is not None and consumer_id is not None:
             meter_store.record_installation(
-                connection,
-                consumer_id=consumer_id,
-                meter_id=meter_id,
-                at=installed_at,
-                now=datetime.now(UTC),
+                connection, consumer_id=consumer_id, meter_id=meter_id, at=installed_at, now=now
             )
     return secret
 
@@ -225,16 +238,23 @@ def replace_meter(
 
 
 def rotate_credential(engine: Engine, meter_id: str) -> str:
-    """Replace a meter's credential; the old one works until the broker reloads."""
+    """Replace a meter's credential; the old one works until the broker hears of it."""
     secret = credentials.generate_secret()
     with engine.begin() as connection:
-        result = connection.execute(
+        status = connection.execute(
+            select(meters.c.status).where(meters.c.id == meter_id)
+        ).scalar_one_or_none()
+        if status is None:
+            raise UnknownMeterError(f"meter {meter_id!r} is not registered")
+        if status in NO_BROKER_ACCESS:
+            raise RegistryError(
+                f"meter {meter_id!r} is {status}: it has no broker access to rotate"
+            )
+        connection.execute(
             update(meters)
             .where(meters.c.id == meter_id)
             .values(credential_hash=credentials.hash_secret(secret))
         )
-        if result.rowcount != 1:
-            raise UnknownMeterError(f"meter {meter_id!r} is not registered")
     return secret
 
 
@@ -265,57 +285,78 @@ def broker_meter_entries(engine: Engine) -> list[tuple[str, str]]:
         return [(row.id, row.credential_hash) for row in connection.execute(query)]
 
 
-def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
-
-    The broker may reload at any moment; it must see the old file or the new one, never half.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+def _present(connection: Connection, table: Table, keys: Iterable[str]) -> set[str]:
+    wanted = sorted(set(keys))
+    found: set[str] = set()
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        chunk = wanted[start : start + LOOKUP_CHUNK]
+        found.update(connection.execute(select(table.c.id).where(table.c.id.in_(chunk))).scalars())
+    return found
 
 
-def read_service_accounts(passwd_path: Path) -> dict[str, str]:
-    """The service accounts' hashes from an existing password file (not kept in the database)."""
-    if not passwd_path.exists():
-        return {}
-    entries = mosquitto.parse_password_file(passwd_path.read_text(encoding="utf-8"))
-    return {name: h for name, h in entries.items() if name in mosquitto.SERVICE_ACCOUNTS}
-
-
-def reload_broker(pid: int) -> None:
-    """SIGHUP makes Mosquitto re-read its password and ACL files without dropping connections."""
-    os.kill(pid, signal.SIGHUP)
-
-
-def write_broker_files(
+def import_meters(
     engine: Engine,
-    passwd_path: Path,
-    acl_path: Path,
-    service_accounts: Mapping[str, str],
+    rows: Sequence[tuple[int, MeterSpec]],
+    credential_hashes: Sequence[str],
     *,
-    topic_prefix: str = "meters",
-    mosquitto_pid: int | None = None,
-) -> int:
-    """Write the password file (meters + service accounts) and the ACL; reload the broker if given.
+    before_commit: Callable[[], None] = lambda: None,
+    now: datetime | None = None,
+) -> None:
+    """Register every (line, meter) of ``rows`` with its hash, in one transaction, or none.
 
-    Returns the number of meters in the password file.
+    RowsError (nothing registered) names each row whose id is already registered or whose
+    consumer or transformer does not exist. ``before_commit`` runs inside the transaction after
+    the inserts (the import writes its credentials file there): if it raises, nothing is
+    registered; if the commit fails after it, the caller undoes what it did.
     """
-    meter_entries = broker_meter_entries(engine)
-    entries = meter_entries + mosquitto.service_password_entries(service_accounts)
-    passwd_text = mosquitto.password_file_text(entries)
-    acl_text = mosquitto.acl_file_text(topic_prefix)
-    atomic_write(passwd_path, passwd_text)
-    atomic_write(acl_path, acl_text)
-    if mosquitto_pid is not None:
-        reload_broker(mosquitto_pid)
-    return len(meter_entries)
+    if len(rows) != len(credential_hashes):
+        raise ValueError(f"{len(rows)} meters but {len(credential_hashes)} credential hashes")
+    now = now or datetime.now(UTC)
+    specs = [spec for _, spec in rows]
+    with engine.begin() as connection:
+        registered = _present(connection, meters, (s.meter_id for s in specs))
+        known_consumers = _present(
+            connection, consumers, (s.consumer_id for s in specs if s.consumer_id)
+        )
+        known_transformers = _present(
+            connection, transformers, (s.transformer_id for s in specs if s.transformer_id)
+        )
+        errors: list[RowError] = []
+        for line, spec in rows:
+            if spec.meter_id in registered:
+                errors.append(
+                    RowError(line, "id", f"meter {spec.meter_id!r} is already registered")
+                )
+            if spec.consumer_id is not None and spec.consumer_id not in known_consumers:
+                errors.append(
+                    RowError(
+                        line, "consumer", f"unknown consumer {spec.consumer_id!r}: create it first"
+                    )
+                )
+            if spec.transformer_id is not None and spec.transformer_id not in known_transformers:
+                errors.append(
+                    RowError(
+                        line,
+                        "transformer",
+                        f"unknown transformer {spec.transformer_id!r}: create it first",
+                    )
+                )
+        if errors:
+            raise RowsError(errors)
+        connection.execute(
+            insert(meters),
+            [_meter_row(spec, h, now) for spec, h in zip(specs, credential_hashes, strict=True)],
+        )
+        installations = [
+            {
+                "consumer_id": spec.consumer_id,
+                "meter_id": spec.meter_id,
+                "installed_at": spec.installed_at,
+                "created_at": now,
+            }
+            for spec in specs
+            if spec.installed_at is not None and spec.consumer_id is not None
+        ]
+        if installations:
+            connection.execute(insert(meter_installations), installations)
+        before_commit()
