@@ -16,7 +16,6 @@ import pytest
 
 from conftest import service_missing
 from meterhub.edge.gateway import Gateway, GatewayOptions, reading_payload
-from meterhub.protocols.base import ParseContext
 from meterhub.readings.model import CONTRACT_FIELDS, Reading
 
 CONFORMANCE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
@@ -103,7 +102,7 @@ def test_client_id_is_the_credentials_username_by_default(tmp_path: Path) -> Non
 
 def test_without_timezone_the_parser_keeps_its_own_default(tmp_path: Path) -> None:
     g = gateway(tmp_path)
-    assert g.context.timezone == ParseContext().timezone
+    assert g.context.timezone is None  # the format's own: Europe/Amsterdam for DSMR
     g.spool.close()
     kathmandu = ZoneInfo("Asia/Kathmandu")
     g = gateway(tmp_path, timezone=kathmandu)

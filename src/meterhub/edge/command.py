@@ -62,8 +62,8 @@ def edge_command(
     timezone: Annotated[
         str | None,
         typer.Option(
-            help="zone of meters that send local time; default: the parser's own (DSMR: "
-            "Europe/Amsterdam); summaries align to it (default UTC)"
+            help="zone of meters that send local time; default: the format's own "
+            "(Europe/Amsterdam for DSMR, UTC for the others); summaries align to it (or UTC)"
         ),
     ] = None,
     forward_extra: Annotated[

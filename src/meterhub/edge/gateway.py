@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections import Counter
@@ -56,8 +55,8 @@ class GatewayOptions:
     meter_id: str
     mqtt_url: str
     spool_path: Path
-    # Zone of meters that send local time. None: each parser's own default (DSMR's is its
-    # country's, Europe/Amsterdam); summaries then align to UTC.
+    # Zone of meters that send local time. None: each format's own default (Europe/Amsterdam for
+    # DSMR, UTC for the others); summaries then align to UTC.
     timezone: ZoneInfo | None = None
     # MQTT client id. None: the URL's username (with Mosquitto's dynamic security, a meter's
     # credential is bound to a client id equal to its meter id), else the meter id.
@@ -102,12 +101,10 @@ class Gateway:
         # over a frame's own (and keeps the frame's id in the reading's extra).
         self.context = ParseContext(
             meter_id=options.meter_id,
+            timezone=options.timezone,  # None: the format's own zone (DSMR: Europe/Amsterdam)
             encryption_key=options.encryption_key,
             authentication_key=options.authentication_key,
         )
-        if options.timezone is not None:
-            # Only a zone given: without one, the parser's own default applies.
-            self.context = dataclasses.replace(self.context, timezone=options.timezone)
         self._payload_extra = options.aggregate is not None or options.forward_extra
         prefix = f"{options.topic_prefix}/{options.meter_id}"
         self.readings_topic = f"{prefix}/readings"
