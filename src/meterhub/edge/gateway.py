@@ -167,7 +167,7 @@ class Gateway:
         c = self.snapshot
         log.info(
             "edge %s meter_id=%s bytes_read=%d bytes_sent=%d frames=%d readings=%d messages=%d "
-            "published=%d spooled=%d dropped=%d parse_errors=%d",
+            "published=%d not_delivered=%d spooled=%d dropped=%d parse_errors=%d",
             "final" if final else "counters",
             self.options.meter_id,
             c["bytes_read"],
@@ -176,6 +176,7 @@ class Gateway:
             c["readings"],
             c["messages"],
             c["published"],
+            c["not_delivered"],
             c["spooled"],
             c["dropped"],
             sum(self.counters.parse_errors.values()),
