@@ -64,15 +64,30 @@ async def _until_signal() -> asyncio.Event:
 @app.command()
 def ingest(
     derive: Annotated[bool, typer.Option(help="also derive intervals in this process")] = True,
+    retire: Annotated[
+        str | None,
+        typer.Option(
+            "--retire",
+            metavar="WORKER_ID",
+            help="hand back the session of a worker that is gone for good: take and store "
+            "what the broker kept for it, then end its session, so that the broker queues "
+            "nothing more for it",
+        ),
+    ] = None,
 ) -> None:
     """Run an ingest worker: MQTT (shared subscription) -> validation -> store."""
     from meterhub.ingest.service import run_ingest
 
     _logging()
     settings = get_settings()
+    if retire is not None:
+        settings = settings.model_copy(update={"worker_id": retire})
 
     async def main() -> None:
-        await run_ingest(settings, await _until_signal(), derive=derive)
+        stop = await _until_signal()
+        await run_ingest(
+            settings, stop, derive=derive and retire is None, retire=retire is not None
+        )
 
     from gmqtt.mqtt.handler import MQTTConnectError
 

@@ -118,6 +118,7 @@ async def run_demo(options: DemoOptions, stop: asyncio.Event) -> None:
     web_port = options.web_port or free_port()
     settings = Settings(
         database_url=database_url,
+        data_dir=options.data_dir,
         mqtt_url=f"mqtt://127.0.0.1:{broker_port}",
         share_group="",  # amqtt has no shared subscriptions; one worker does the demo's load
         worker_id="meterhub-demo-ingest",

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import ingest_support
 import orjson
 import pytest
+from ingest_support import worker_env
 from sqlalchemy import Engine, insert, text
 
-from conftest import ROOT, count_rows, publish_all, wait_until
+from conftest import count_rows, publish_all, wait_until
 from meterhub.store import schema
 
 pytestmark = pytest.mark.integration
@@ -34,43 +36,10 @@ def register(engine: Engine, meter_ids: list[str]) -> None:
 def worker_process(
     db_url: str, prefix: str, worker_id: str, port: int
 ) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "METERHUB_DATABASE_URL": db_url,
-        "METERHUB_MQTT_URL": f"mqtt://127.0.0.1:{port}",
-        "METERHUB_TOPIC_PREFIX": prefix,
-        "METERHUB_WORKER_ID": worker_id,
-        "METERHUB_BATCH_MS": "20",
-        "METERHUB_BATCH_MAX": "50",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "meterhub.cli", "ingest", "--no-derive"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    ready = threading.Event()
-
-    def watch() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            if b"subscribed" in line:
-                ready.set()
-
-    threading.Thread(target=watch, daemon=True).start()
-    try:
-        if not ready.wait(30):
-            raise AssertionError(f"worker {worker_id} did not subscribe within 30 s")
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    data_dir = Path(tempfile.mkdtemp(prefix="meterhub-test-"))
+    env = worker_env(db_url, f"mqtt://127.0.0.1:{port}", prefix, worker_id, data_dir)
+    with ingest_support.worker_process(env) as worker:
+        yield worker.process
 
 
 def readings_messages(prefix: str, meters: list[str], per_meter: int) -> list[tuple[str, bytes]]:

@@ -40,9 +40,11 @@ async def run_ingest(
     derive: bool = True,
     engine: Engine | None = None,
     mqtt_version: int = MQTTv50,
+    retire: bool = False,
 ) -> IngestWorker:
+    """Run until ``stop``; with ``retire``, until the worker's session is drained and ended."""
     engine = engine or make_engine(settings.database_url)
-    worker = IngestWorker(settings, engine, mqtt_version=mqtt_version)
+    worker = IngestWorker(settings, engine, mqtt_version=mqtt_version, retire=retire)
     tasks = [asyncio.create_task(worker.run(stop))]
     if derive:
         tasks.append(asyncio.create_task(derive_forever(IntervalDeriver(settings, engine), stop)))

@@ -81,6 +81,7 @@ class BrokerSession:
         self.connections = 0
         self.last_delivery = time.monotonic()
         self._subscribe_mid: int | None = None
+        self._closing = False
         self._probes_sent = 0
 
     # -- callbacks (event loop) ------------------------------------------------------------
@@ -136,7 +137,8 @@ class BrokerSession:
     def _on_disconnect(self, client: Client, packet: Any, exc: Any = None) -> None:
         self.connected.clear()
         self.subscribed.clear()
-        log.warning("ingest worker %s lost its broker connection; reconnecting", self.client_id)
+        if not self._closing:
+            log.warning("ingest worker %s lost its broker connection; reconnecting", self.client_id)
 
     # -- life ------------------------------------------------------------------------------
 
@@ -193,6 +195,7 @@ class BrokerSession:
 
     async def close(self, *, end_session: bool = False) -> None:
         """Disconnect; ``end_session`` asks the broker to discard the session (MQTT 5)."""
+        self._closing = True
         if end_session and self.mqtt_version == MQTTv50:
             await self.client.disconnect(session_expiry_interval=0)
         else:
