@@ -8,7 +8,9 @@ Pure: no broker, no database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +24,10 @@ from meterhub.ingest.messages import (
 )
 from meterhub.protocols import native
 from meterhub.readings.model import Rejection, to_document
-from meterhub.store.ingest_writes import WriteBatch
+from meterhub.store.failures import is_transient
+from meterhub.store.ingest_writes import WriteBatch, WriteResult
+
+log = logging.getLogger("meterhub.ingest")
 
 # The database refused these rows for a reason tied to them (a value a column cannot take).
 STORE_REFUSED = "store_refused"
@@ -147,3 +152,59 @@ def quarantined(message: Inbound, prefix: str, limit: int) -> Handled:
 def _storable(text: str) -> str:
     """Error texts may quote the refused value; PostgreSQL text cannot hold U+0000."""
     return text.replace("\x00", "\\x00")
+
+
+def add_result(total: WriteResult, part: WriteResult) -> None:
+    total.inserted += part.inserted
+    total.duplicates += part.duplicates
+    total.conflicts += part.conflicts
+    total.events += part.events
+    total.dead_letters += part.dead_letters
+
+
+def cut_down(part: list[Handled], error: BaseException) -> list[list[Handled]]:
+    """The database refused ``part`` for its rows: its halves, else one message's pieces, else
+    the refused piece as a dead letter. Raises ``error`` when even that dead letter was refused:
+    there is nothing smaller to try."""
+    if len(part) > 1:
+        middle = len(part) // 2
+        return [part[:middle], part[middle:]]
+    parts = pieces(part[0])
+    if len(parts) > 1:
+        return [[piece] for piece in parts]
+    item = part[0]
+    if any(d.reason_code == STORE_REFUSED for d in item.outcome.dead_letters):
+        raise error
+    log.warning(
+        "the database refused part of a message on %s (%s: %s); kept as a dead letter",
+        item.message.topic[:120],
+        type(error).__name__,
+        str(error)[:200],
+    )
+    return [[refused(item, error)]]
+
+
+def write_all(
+    queue: deque[list[Handled]],
+    write: Callable[[list[Handled]], WriteResult],
+    total: WriteResult,
+) -> None:
+    """Write every queued part, each in its own transaction, cutting down what the database
+    refuses for its rows. A transient error (the database is away) leaves the parts not yet
+    written in ``queue`` and propagates: call again once the database is back."""
+    while queue:
+        part = queue[0]
+        try:
+            result = write(part)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            queue.popleft()
+            try:
+                queue.extendleft(reversed(cut_down(part, exc)))
+            except Exception:
+                queue.appendleft(part)
+                raise
+            continue
+        queue.popleft()
+        add_result(total, result)

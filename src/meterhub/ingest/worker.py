@@ -24,6 +24,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
@@ -92,14 +93,6 @@ class IngestStats:
         self.counters["duplicate"] += result.duplicates
         self.counters["conflict"] += result.conflicts
         self.counters["rejected"] += result.dead_letters
-
-
-def _added(total: WriteResult, part: WriteResult) -> None:
-    total.inserted += part.inserted
-    total.duplicates += part.duplicates
-    total.conflicts += part.conflicts
-    total.events += part.events
-    total.dead_letters += part.dead_letters
 
 
 @dataclass(slots=True)
@@ -179,27 +172,6 @@ class IngestWorker:
         self.directory.remember(batch.new_meters)
         return result
 
-    def _split(self, part: list[Handled], error: BaseException) -> list[list[Handled]]:
-        """The database refused ``part`` for its rows: halves, then one message's pieces, then
-        the refused piece as a dead letter."""
-        if len(part) > 1:
-            middle = len(part) // 2
-            return [part[:middle], part[middle:]]
-        pieces = batches.pieces(part[0])
-        if len(pieces) > 1:
-            return [[piece] for piece in pieces]
-        item = part[0]
-        if any(d.reason_code == batches.STORE_REFUSED for d in item.outcome.dead_letters):
-            # Even the dead letter was refused: there is no smaller part. Surface it.
-            raise error
-        log.warning(
-            "the database refused part of a message on %s (%s: %s); kept as a dead letter",
-            item.message.topic[:120],
-            type(error).__name__,
-            str(error)[:200],
-        )
-        return [[batches.refused(item, error)]]
-
     # -- the loop (event loop) -------------------------------------------------------------
 
     async def _decode(self, work: _Work, *, alone: bool = False) -> None:
@@ -219,18 +191,23 @@ class IngestWorker:
             raise
 
     async def _store(self, work: _Work) -> None:
-        """Write, retrying while the database is away, cutting down what it refuses; then
+        """Write, waiting while the database is away, cutting down what it refuses; then
         acknowledge everything."""
         queue: deque[list[Handled]] = deque([work.handled]) if work.handled else deque()
         total = WriteResult()
         backoff = 0.5
-        while queue:
-            part = queue[0]
+        while True:
             try:
-                result = await asyncio.to_thread(self._write, part, work.received_at)
+                await asyncio.to_thread(
+                    batches.write_all,
+                    queue,
+                    partial(self._write, received_at=work.received_at),
+                    total,
+                )
+                break
             except Exception as exc:
+                # Keep the messages unacknowledged; the broker holds everything else.
                 if is_transient(exc):
-                    # Keep the messages unacknowledged; the broker holds everything else.
                     log.warning(
                         "database unavailable (%s: %s); %d messages wait, retrying in %.1f s",
                         type(exc).__name__,
@@ -238,21 +215,10 @@ class IngestWorker:
                         len(work.deliveries),
                         backoff,
                     )
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-                    continue
-                queue.popleft()
-                try:
-                    queue.extendleft(reversed(self._split(part, exc)))
-                except Exception:
+                else:
                     log.exception("a dead letter was refused; retrying in %.1f s", backoff)
-                    queue.appendleft(part)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-                continue
-            queue.popleft()
-            _added(total, result)
-            backoff = 0.5
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
         self.stats.messages += len(work.deliveries)
         self.stats.add(total)
         if self.on_batch is not None:
