@@ -159,6 +159,11 @@ class WorkerThread:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(20)
 
+    def call(self, function: Callable[[], object]) -> None:
+        """Run ``function`` on the worker's event loop (gmqtt is not thread-safe)."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(function)
+
 
 def publish_all(
     host: str, port: int, messages: list[tuple[str, bytes]], *, qos: int = 1, client_id: str = ""
