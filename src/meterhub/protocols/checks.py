@@ -20,6 +20,8 @@ from meterhub.protocols.base import ParseError
 from meterhub.readings.model import Reading
 from meterhub.readings.vee import NEGATIVE_REGISTER, NON_FINITE
 
+_INF = math.inf
+
 
 def finite(value: float, where: str) -> float:
     if not math.isfinite(value):
@@ -39,14 +41,30 @@ def register(value: float, where: str) -> float:
 def checked_reading(reading: Reading) -> Reading:
     """The reading when its own fields are possible; the last guard of every parser, after the
     checks made where the values were read (which name the code or key they came from)."""
-    for name in ("import_kwh", "export_kwh"):
-        value = getattr(reading, name)
-        if value is not None:
-            register(value, name)
-    for name in ("power_w", "voltage_v", "current_a", "pf", "freq_hz"):
-        value = getattr(reading, name)
-        if value is not None:
-            finite(value, name)
-    for tariff, value in (reading.import_kwh_by_tariff or {}).items():
-        register(value, f"import_kwh_by_tariff.{tariff}")
+    # Written out field by field, as in readings.vee: a chained comparison that fails also
+    # catches NaN, so the usual reading costs a few comparisons and no call.
+    value = reading.import_kwh
+    if value is not None and not 0.0 <= value < _INF:
+        register(value, "import_kwh")
+    value = reading.export_kwh
+    if value is not None and not 0.0 <= value < _INF:
+        register(value, "export_kwh")
+    value = reading.power_w
+    if value is not None and not -_INF < value < _INF:
+        finite(value, "power_w")
+    value = reading.voltage_v
+    if value is not None and not -_INF < value < _INF:
+        finite(value, "voltage_v")
+    value = reading.current_a
+    if value is not None and not -_INF < value < _INF:
+        finite(value, "current_a")
+    value = reading.pf
+    if value is not None and not -_INF < value < _INF:
+        finite(value, "pf")
+    value = reading.freq_hz
+    if value is not None and not -_INF < value < _INF:
+        finite(value, "freq_hz")
+    if reading.import_kwh_by_tariff:
+        for tariff, value in reading.import_kwh_by_tariff.items():
+            register(value, f"import_kwh_by_tariff.{tariff}")
     return reading

@@ -63,6 +63,8 @@ _LINE = re.compile(r"([^()\s]*)((?:\([^()\r\n]*\))+)\r*")  # a whole line: one i
 _NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?\Z")
 _CLOCK = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([SW]?)\Z")
 _CRC_TEXT = re.compile(rb"^[0-9A-F]{1,4}\Z")
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+_PRINTABLE = bytes(range(0x20, 0x7F))
 # M-Bus device types (EN 13757-3) that DSMR meters relay.
 _MBUS_KINDS = {3: "gas", 4: "heat", 6: "warm_water", 7: "water", 12: "heat", 22: "cold_water"}
 
@@ -393,10 +395,11 @@ def _old_gas_value(value: float) -> dict[str, Any]:
 
 def hex_to_ascii(text: str) -> str | None:
     """DSMR sends ids as hex-encoded ASCII: the decoded text when it is printable, else None."""
-    if len(text) % 2 or not re.fullmatch(r"[0-9A-Fa-f]+", text):
+    if len(text) % 2 or not _HEX.fullmatch(text):
         return None
     decoded = bytes.fromhex(text)
-    if not all(0x20 <= byte < 0x7F for byte in decoded):
+    # Printable ASCII: nothing left once the printable bytes are deleted.
+    if decoded.translate(None, _PRINTABLE):
         return None
     return decoded.decode("ascii")
 

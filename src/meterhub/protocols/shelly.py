@@ -149,12 +149,19 @@ def _check_registers(status: dict[str, Any], components: dict[str, dict[str, Any
     for index, channel in enumerate(emeters if isinstance(emeters, list) else []):
         if isinstance(channel, dict):
             for key in _GEN1_REGISTERS:
-                _register(f"emeters[{index}].{key}", channel.get(key))
+                value = channel.get(key)
+                if not _plain_register(value):
+                    _register(f"emeters[{index}].{key}", value)
     for name, component in components.items():
         if name.startswith(_GEN2_REGISTERS):
             for key, value in component.items():
-                if "total" in key:
+                if "total" in key and not _plain_register(value):
                     _register(f"{name}.{key}", value)
+
+
+def _plain_register(value: Any) -> bool:
+    """The usual register value: a number not below zero (JSON carries no NaN or infinity)."""
+    return (type(value) is float or type(value) is int) and value >= 0
 
 
 def _register(where: str, value: Any) -> None:

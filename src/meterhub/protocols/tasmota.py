@@ -74,7 +74,9 @@ def _channels(key: str, value: Any) -> list[float]:
         numbers = [_number(key, value)]
     if key in _REGISTERS:
         for channel, number in enumerate(numbers):
-            register(number, f"ENERGY.{key}" if len(numbers) == 1 else f"ENERGY.{key}[{channel}]")
+            if number < 0.0:  # finite already (_number)
+                where = f"ENERGY.{key}" if len(numbers) == 1 else f"ENERGY.{key}[{channel}]"
+                register(number, where)
     return numbers
 
 
