@@ -197,9 +197,20 @@ def test_dublin_flags_agree_with_its_seasons(clock: str, agrees: bool) -> None:
     assert ("clock_flag_mismatch" not in reading.extra) is agrees
 
 
-def test_a_wall_time_in_the_spring_gap_is_refused() -> None:
-    # 2024-03-31 02:30 does not exist in Amsterdam: the clocks jump from 02:00 to 03:00.
-    data = telegram(meter_id_line("M1"), "0-0:1.0.0(240331023000S)", "1-0:1.8.1(1*kWh)")
+@pytest.mark.parametrize(("flag", "utc_hour"), [("W", 1), ("S", 0)])
+def test_a_wall_time_in_the_spring_gap_takes_the_flags_offset_and_is_marked(
+    flag: str, utc_hour: int
+) -> None:
+    # 2024-03-31 02:30 does not exist in Amsterdam (02:00 CET becomes 03:00 CEST), but a meter
+    # on winter time all year shows it: W is CET (01:30 UTC), S CEST (00:30 UTC).
+    data = telegram(meter_id_line("M1"), f"0-0:1.0.0(240331023000{flag})", "1-0:1.8.1(1*kWh)")
+    reading = parse_one(data)
+    assert reading.ts == datetime(2024, 3, 31, utc_hour, 30, tzinfo=UTC)
+    assert reading.extra["clock_flag_mismatch"] is True
+
+
+def test_a_wall_time_in_the_spring_gap_without_a_flag_is_refused() -> None:
+    data = telegram(meter_id_line("M1"), "0-0:1.0.0(240331023000)", "1-0:1.8.1(1*kWh)")
     with pytest.raises(ParseError) as refused:
         parse("dsmr", data, CONTEXT)
     assert refused.value.code == "bad_timestamp"

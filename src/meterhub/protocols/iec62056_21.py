@@ -26,7 +26,7 @@ contradicts the zone anywhere else does not refuse the frame: real meters send s
 conformance corpus a Kamstrup sends W in April and an ELL5 W in October, both in Norway, and an
 Iskra IE S in February), so their readings are kept, read in the zone, and marked
 ``extra["clock_flag_mismatch"] = True``. A wall time the zone skips (02:30 on the spring change)
-is ``bad_timestamp``.
+takes the flag's offset and is marked the same way; without a flag it is ``bad_timestamp``.
 
 Impossible values (``protocols.checks``): a value that is infinite as a float (more than 308
 digits) is ``non_finite`` and a negative cumulative electricity register (``1-0:1.8.1``, any
@@ -232,10 +232,14 @@ def clock_time(text: str, zone: ZoneInfo) -> tuple[datetime, bool]:
     """YYMMDDhhmmss[S|W] in the meter's zone: the UTC time, and whether the S (summer) or W
     (winter) flag agrees with the zone (True without a flag).
 
-    The zone gives the offset; in the hour that occurs twice when the clocks go back the flag
-    picks the occurrence (S the first, on summer time). Summer time is the larger of the zone's
-    two offsets of that year, not ``dst() != 0``: Europe/Dublin is on "negative" daylight saving
-    time in winter. A zone without summer time that year (UTC) agrees with W only.
+    The zone gives the offset; the flag settles what the zone leaves open. In the hour that
+    occurs twice when the clocks go back it picks the occurrence (S the first, on summer time);
+    in the hour the zone skips in spring (02:30 on the last Sunday of March in Amsterdam, which
+    a meter on winter time all year does show) it gives the offset, W the zone's winter one and S
+    its summer one, and the flag counts as contradicting the zone. Without a flag such a time is
+    ``bad_timestamp``. Summer time is the larger of the zone's two offsets of that year, not
+    ``dst() != 0``: Europe/Dublin is on "negative" daylight saving time in winter. A zone without
+    summer time that year (UTC) agrees with W only.
     Cached: M-Bus values keep their timestamp for an hour (datetimes are immutable; a refused
     text raises, and exceptions are not cached)."""
     match = _CLOCK.match(text)
@@ -259,7 +263,11 @@ def clock_time(text: str, zone: ZoneInfo) -> tuple[datetime, bool]:
             agrees = False  # the zone decides: see the module's docstring
     utc = wall.astimezone(UTC)
     if utc.astimezone(zone).replace(tzinfo=None) != wall.replace(tzinfo=None):
-        raise ParseError("bad_timestamp", f"{text!r} does not exist in {zone.key}")
+        if not flag:
+            raise ParseError("bad_timestamp", f"{text!r} does not exist in {zone.key}")
+        # In the skipped hour fold 0 has the offset before the change (winter), fold 1 the one
+        # after (summer): the loop above picked the flag's.
+        agrees = False
     return utc, agrees
 
 
