@@ -52,6 +52,30 @@ def test_a_rewrite_keeps_the_service_accounts_of_the_file(
     assert broker_state.read_service_hashes(path) == SERVICES
 
 
+def test_the_service_hashes_are_kept_beside_the_state_readable_by_meterhub_only(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "dynamic-security.json"
+    broker_state.write_state(sqlite_engine, path, TOPICS, services=SERVICES)
+    sidecar = broker_state.services_path(path)
+    assert orjson.loads(sidecar.read_bytes()) == SERVICES
+    assert stat.S_IMODE(sidecar.stat().st_mode) == 0o600
+
+
+def test_without_the_sidecar_the_services_come_from_the_state_itself(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """A state written by the broker's own save, or before the sidecar existed."""
+    path = tmp_path / "dynamic-security.json"
+    path.write_bytes(
+        orjson.dumps(dynsec.state_document([], SERVICES, TOPICS), option=orjson.OPT_INDENT_2)
+    )
+    registry.add_meter(sqlite_engine, "M-1")
+    broker_state.write_state(sqlite_engine, path, TOPICS)
+    assert _usernames(path) == ["M-1", "meterhub-admin", "meterhub-ingest"]
+    assert broker_state.read_service_hashes(path) == SERVICES
+
+
 def test_a_state_file_that_is_not_json_is_reported(sqlite_engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "dynamic-security.json"
     path.write_text("user meterhub-ingest\n")

@@ -161,6 +161,7 @@ def test_broker_mosquitto_config_writes_the_conf_and_the_state(
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "dynamic-security.json",
+        "dynamic-security.json.services",
         "mosquitto.conf",
     ]
     conf = (out / "mosquitto.conf").read_text().splitlines()

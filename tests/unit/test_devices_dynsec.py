@@ -66,6 +66,43 @@ def test_password_fields_are_the_stored_hash_and_convert_back(secret: str, itera
     assert dynsec.encoded_hash(fields) == encoded
 
 
+@given(
+    st.binary(min_size=1, max_size=24),
+    st.binary(min_size=64, max_size=64),
+    st.integers(min_value=1, max_value=credentials.MAX_ITERATIONS),
+)
+def test_the_quick_conversion_agrees_with_the_full_parse(
+    salt: bytes, digest: bytes, iterations: int
+) -> None:
+    encoded = (
+        f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+    )
+    if len(salt) != dynsec.DYNSEC_SALT_BYTES:
+        with pytest.raises(credentials.CredentialFormatError):
+            dynsec.password_fields(encoded)
+        return
+    assert dynsec.password_fields(encoded) == {
+        "password": base64.b64encode(digest).decode(),
+        "salt": base64.b64encode(salt).decode(),
+        "iterations": iterations,
+    }
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        "$7$0$" + "A" * 16 + "$" + "A" * 86 + "==",
+        "$7$99999999$" + "A" * 16 + "$" + "A" * 86 + "==",
+        "$7$1$" + "A" * 16 + "$" + "A" * 88,
+        "$6$1$" + "A" * 16 + "$" + "A" * 86 + "==",
+        "$7$1$" + "A" * 15 + "!$" + "A" * 86 + "==",
+    ],
+)
+def test_malformed_hashes_are_refused(encoded: str) -> None:
+    with pytest.raises(credentials.CredentialFormatError):
+        dynsec.password_fields(encoded)
+
+
 def test_a_salt_the_plugin_would_skip_is_refused_by_name() -> None:
     odd = credentials.hash_secret("pw", iterations=1, salt=b"sixteen bytes!!!")
     with pytest.raises(ValueError, match=r"meter 'MTR-1'.*salt of 16 bytes"):
