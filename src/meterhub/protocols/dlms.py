@@ -507,7 +507,7 @@ def _value(
         else:
             extra_obis[entry.code] = {"value": _json_value(value), "unit": unit or ""}
         number_sent = extra_obis[entry.code]["value"]
-        if is_register(key) and type(number_sent) in (int, float):
+        if type(number_sent) in (int, float) and number_sent < 0 and is_register(key):
             register(number_sent, entry.code)  # a register the table has no field for (1.8.0*7)
         return
     if type(value) is not int and type(value) is not float:
@@ -515,8 +515,8 @@ def _value(
     if unit is None:
         # No scaler in the frame and none documented: DLMS base units (W, V, A, Wh, varh).
         unit = {"kWh": "Wh", "kvarh": "varh"}.get(obis_field.unit, obis_field.unit)
-    converted = convert(Decimal(value).scaleb(scaler), unit, obis_field)
-    if is_register(key):
+    converted = convert(Decimal(value).scaleb(scaler), unit, obis_field)  # finite
+    if converted < 0.0 and is_register(key):
         register(converted, entry.code)
     values[key] = ObisValue(converted, obis_field.unit)
     if key not in IN_READING_CODES:

@@ -288,24 +288,27 @@ def _number(text: str) -> tuple[str, str | None] | None:
     return value, unit or None
 
 
-def _entry(line: DataLine, zone: ZoneInfo) -> dict[str, Any]:
-    """``_line_entry`` checked: an impossible value refuses the frame, or, on an M-Bus channel,
-    is withheld (the module's docstring says why)."""
-    try:
-        entry = _line_entry(line, zone)
-    except ParseError as error:
-        if error.code != NON_FINITE or not _is_mbus(line.code):
-            raise
-        return _withheld(line, NON_FINITE)
-    value = entry.get("value")
-    if value is not None and value < 0.0:
-        if obis.is_register(line.code):
-            raise ParseError(
-                NEGATIVE_REGISTER, f"{line.code} {value} is below zero: not a register value"
-            )
-        if _is_mbus(line.code):
-            return _withheld(line, NEGATIVE_REGISTER)
-    return entry
+def _entries(lines: list[DataLine], zone: ZoneInfo) -> dict[str, dict[str, Any]]:
+    """Each line's ``_entry`` by code, checked: an impossible value refuses the frame, or, on an
+    M-Bus channel, is withheld (the module's docstring says why)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        try:
+            entry = _entry(line, zone)
+        except ParseError as error:
+            if error.code != NON_FINITE or not _is_mbus(line.code):
+                raise
+            entry = _withheld(line, NON_FINITE)
+        value = entry.get("value")
+        if value is not None and value < 0.0:
+            if obis.is_register(line.code):
+                raise ParseError(
+                    NEGATIVE_REGISTER, f"{line.code} {value} is below zero: not a register value"
+                )
+            if _is_mbus(line.code):
+                entry = _withheld(line, NEGATIVE_REGISTER)
+        entries[line.code] = entry
+    return entries
 
 
 def _is_mbus(code: str) -> bool:
@@ -318,7 +321,7 @@ def _withheld(line: DataLine, code: str) -> dict[str, Any]:
     return {"raw": list(groups) if len(groups) > 1 else groups[0], "refused": code}
 
 
-def _line_entry(line: DataLine, zone: ZoneInfo) -> dict[str, Any]:
+def _entry(line: DataLine, zone: ZoneInfo) -> dict[str, Any]:
     """A data line as JSON: value and unit (converted when the OBIS table knows the code), a
     DSMR timestamp when one of the groups is one, and the raw groups when there are several."""
     field = obis.OBIS_FIELDS.get(line.code)
@@ -442,7 +445,7 @@ def build_reading(
     else:
         meter_id = checked_meter_id(*found)
     zone = context.zone(default_zone)
-    entries = {line.code: _entry(line, zone) for line in frame.lines}
+    entries = _entries(frame.lines, zone)
     clock = groups_by_code.get(obis.CLOCK)
     flag_agrees = True
     if clock:

@@ -132,6 +132,7 @@ _UNITS: dict[str, tuple[str, Decimal]] = {
 }
 
 _ONE = Decimal(1)
+_INF = float("inf")
 
 _OBIS = re.compile(
     r"^(?:(?P<a>\d{1,3})-(?P<b>\d{1,3}):)?"
@@ -217,7 +218,10 @@ def convert_text(text: str, unit: str | None, field: ObisField) -> float:
         raise ParseError("bad_unit", f"{field.name} expects {field.unit}, frame says {unit!r}")
     if factor is None and len(text) <= _EXACT_TEXT:
         return float(text)  # at most 28 characters: far inside the float range
-    return finite(float(Decimal(text) * (factor or _ONE)), field.name)
+    value = float(Decimal(text) * (factor or _ONE))
+    if -_INF < value < _INF:
+        return value
+    return finite(value, field.name)  # raises
 
 
 @lru_cache(maxsize=512)
