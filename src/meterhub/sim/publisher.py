@@ -20,6 +20,7 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import unquote, urlsplit
@@ -43,7 +44,10 @@ class MqttPublisher:
         max_queued: int = 5000,
         connect_timeout_s: float = 10.0,
         mqtt_v5: bool = True,
+        on_delivered: Callable[[Publication], None] | None = None,
     ) -> None:
+        """``on_delivered`` is called (on paho's thread) for each publication the broker took
+        with a success PUBACK: what a fault test may hold the platform to."""
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts"):
             raise ValueError(f"unsupported MQTT URL scheme {parts.scheme!r} (mqtt:// or mqtts://)")
@@ -63,6 +67,7 @@ class MqttPublisher:
             self._client.tls_set(
                 ca_certs=str(ca_file) if ca_file else None, tls_version=ssl.PROTOCOL_TLS_CLIENT
             )
+        self._on_delivered = on_delivered
         self._client.max_inflight_messages_set(1000)
         self._client.max_queued_messages_set(0)  # unbounded in paho; bounded here by waiting
         self._connected = threading.Event()
@@ -133,6 +138,8 @@ class MqttPublisher:
             log.error("sim: broker will never take a message on %s (%s)", publication.topic, reason)
         else:
             self._backoff.reset()
+            if self._on_delivered is not None:
+                self._on_delivered(publication)
         self._pending -= 1
         self._acked.notify_all()
 
