@@ -10,6 +10,7 @@ decoder instead of stopping at the CRC. Frames are built here, checksums and all
 from __future__ import annotations
 
 import math
+import os
 import string
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,7 +34,8 @@ contexts = st.builds(
     encryption_key=st.sampled_from([None, bytes(range(16))]),
     authentication_key=st.sampled_from([None, bytes(range(16, 32))]),
 )
-MANY = settings(max_examples=1000)
+# scripts/fuzz.py raises this for long runs.
+MANY = settings(max_examples=int(os.environ.get("METERHUB_FUZZ_EXAMPLES", "1000")))
 
 
 # --- the property ---------------------------------------------------------------------------
