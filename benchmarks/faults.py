@@ -236,7 +236,10 @@ class Stream:
         result.sent = self.sent
         result.delivered = len(self.delivered)
         result.stored = len(self.delivered & distinct)
-        result.lost = len(self.delivered - distinct)
+        missing = self.delivered - distinct
+        result.lost = len(missing)
+        if missing:
+            result.notes["lost_keys"] = [f"{m} {ts.isoformat()}" for m, ts in sorted(missing)[:5]]
         result.doubled = (len(stored) - len(distinct)) + len(good - expected)
         return result
 
@@ -456,7 +459,11 @@ def hostile_payloads(count: int, seed: int = 2026) -> list[tuple[str, bytes]]:
     )
     @given(hostile_messages(PREFIX, HOSTILE_METER))
     def collect(message: tuple[str, bytes]) -> None:
-        if message[0].split("/")[1] == HOSTILE_METER and message[0].count("/") == 2:
+        # Larger packets are refused by the broker itself (max_packet_size), which disconnects
+        # the meter: nothing of ingest's to test there.
+        topic, payload = message
+        own = topic.split("/")[1] == HOSTILE_METER and topic.count("/") == 2
+        if own and len(payload) <= 200_000:
             drawn.append(message)
 
     with warnings.catch_warnings():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -171,3 +172,35 @@ def test_the_writer_moves_stranded_rows_and_still_sees_redeliveries(pg_engine: E
     assert (result.inserted, result.duplicates, result.conflicts) == (0, 1, 0)
     with pg_engine.connect() as conn:
         assert where_readings_are(conn) == {stranded: "readings_y2027m03"}
+
+
+def test_two_writers_crossing_into_a_new_month_together_both_store_everything(
+    pg_engine: Engine,
+) -> None:
+    with pg_engine.begin() as conn:
+        conn.execute(
+            insert(schema.meters),
+            [{"id": f"M-{n}", "created_at": RECEIVED} for n in range(2)],
+        )
+    boundary = utc(2026, 12, 1)
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def write(meter: str) -> None:
+        writer = IngestWriter(pg_engine)
+        start.wait(10)
+        for k in range(-3, 4):
+            reading = Reading(meter, boundary + timedelta(minutes=15 * k), import_kwh=10.0 + k)
+            try:
+                writer.write(WriteBatch(received_at=RECEIVED, readings=[reading]))
+            except Exception as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(f"M-{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert count_rows(pg_engine, "readings") == 14
+    assert count_rows(pg_engine, "readings_default") == 0

@@ -31,6 +31,7 @@ def wrapped(orig: BaseException, *, invalidated: bool = False) -> BaseException:
         errors.DeadlockDetected(),  # 40P01
         errors.IoError(),  # 58030
         errors.LockNotAvailable(),  # 55P03
+        errors.DuplicateTable(),  # 42P07: two workers created the same new partition
         psycopg.OperationalError("server closed the connection unexpectedly"),
     ],
 )

@@ -32,6 +32,10 @@ _TRANSIENT_CODES = frozenset(
         "25006",  # read_only_sql_transaction: a standby, or the primary after a failover
         "55P03",  # lock_not_available
         "55006",  # object_in_use
+        # Another transaction's DDL won a race (a partition created twice): the same rows
+        # succeed when written again.
+        "42P07",  # duplicate_table
+        "42710",  # duplicate_object
     }
 )
 # SQLite reports a busy or full database through OperationalError messages only.

@@ -63,12 +63,17 @@ def ensure_month_partitions(connection: Connection, table: str, months: set[date
         end = next_month(start)
         key = PARTITIONED_TABLES[table]
         bounds = {"a": start, "b": end}
-        # Serialise concurrent workers creating the same partition.
-        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": name})
+        moved = f'"{table}_default"'
+        # Serialise concurrent workers creating the same partition, and keep rows out of the
+        # default partition while its rows for the month move. A lock on a relation, not an
+        # advisory lock: taking it makes this backend read the catalog changes other
+        # transactions committed meanwhile, so the check below sees a partition another worker
+        # created while we waited (after an advisory lock it did not: two workers crossing
+        # into a new month both created it, and one batch failed with DuplicateTable).
+        connection.execute(text(f"LOCK TABLE {moved} IN SHARE ROW EXCLUSIVE MODE"))
         if connection.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar():
             continue
         connection.execute(text(f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING ALL)'))
-        moved = f'"{table}_default"'
         connection.execute(
             text(
                 f'INSERT INTO "{name}" SELECT * FROM {moved} WHERE "{key}" >= :a AND "{key}" < :b'
