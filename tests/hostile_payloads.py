@@ -88,7 +88,7 @@ def nested(depth: int, leaf: Any = 1) -> Any:
 
 
 ugly_text = st.text(
-    alphabet=st.characters(exclude_categories=("Cs",)),
+    alphabet=st.characters(exclude_categories=["Cs"]),
     max_size=20,
 ) | st.sampled_from(["\x00", "a\x00b", "\u202e", "\ufeff", "\x7f", "\\u0000", "é" * 50])
 

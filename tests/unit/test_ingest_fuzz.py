@@ -110,7 +110,9 @@ def test_hostile_messages_between_good_ones_lose_nothing_and_stop_nothing(
         assert len(item) > 0 or carries_nothing(item.message), item.message
 
     with engine.connect() as conn:
-        dead_before = conn.execute(select(func.count()).select_from(schema.dead_letters)).scalar()
+        dead_before = conn.execute(
+            select(func.count()).select_from(schema.dead_letters)
+        ).scalar_one()
     total = WriteResult()
 
     def write(part: list[batches.Handled]) -> WriteResult:
@@ -124,7 +126,9 @@ def test_hostile_messages_between_good_ones_lose_nothing_and_stop_nothing(
                 select(schema.readings.c.import_kwh).where(schema.readings.c.meter_id == meter_id)
             ).scalars()
         )
-        dead_after = conn.execute(select(func.count()).select_from(schema.dead_letters)).scalar()
+        dead_after = conn.execute(
+            select(func.count()).select_from(schema.dead_letters)
+        ).scalar_one()
     assert {100.0, 115.0} <= stored, "the good readings around the hostile ones are stored"
     assert dead_after - dead_before == total.dead_letters
     assert total.dead_letters >= sum(len(item.outcome.dead_letters) for item in handled)
