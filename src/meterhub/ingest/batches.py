@@ -57,22 +57,27 @@ class Handled:
         )
 
 
-def handle(messages: Sequence[Inbound], rules: IngestRules, known: set[str]) -> list[Handled]:
-    """Route, decode and validate each message; ``known`` holds the registered meters among
-    them."""
+def handle(
+    messages: Sequence[Inbound],
+    rules: IngestRules,
+    known_of: Callable[[set[str]], set[str]],
+) -> list[Handled]:
+    """Route, decode and validate each message; ``known_of`` answers which of the meters named
+    by the topics are registered (one lookup for the whole list)."""
+    prefix = rules.topic_prefix
+    routes = [route(m.topic, prefix) for m in messages]
+    known = known_of({r[0] for r in routes if not isinstance(r, Rejection)})
     handled = []
-    for message in messages:
-        routed = route(message.topic, rules.topic_prefix)
-        meter_id = None if isinstance(routed, Rejection) else routed[0]
-        is_known = meter_id in known
+    for message, routed in zip(messages, routes, strict=True):
+        if isinstance(routed, Rejection):
+            meter_id = None
+            is_known = False
+        else:
+            meter_id = routed[0]
+            is_known = meter_id in known
         outcome = process_isolated(message, routed, rules, is_known)
         handled.append(Handled(message, meter_id, is_known, outcome))
     return handled
-
-
-def meters_named(messages: Iterable[Inbound], prefix: str) -> set[str]:
-    routes = (route(m.topic, prefix) for m in messages)
-    return {r[0] for r in routes if not isinstance(r, Rejection)}
 
 
 def merge(handled: Iterable[Handled], received_at: datetime, worker_id: str) -> WriteBatch:

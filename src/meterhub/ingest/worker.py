@@ -68,8 +68,7 @@ def build_batch(
 ) -> WriteBatch:
     """Route, decode and validate a list of messages into one write batch (no writes; the
     meter directory may look up meters it has not seen yet)."""
-    known = directory.known(batches.meters_named(messages, rules.topic_prefix))
-    handled = batches.handle(messages, rules, known)
+    handled = batches.handle(messages, rules, directory.known)
     return batches.merge(handled, datetime.now(UTC), worker_id)
 
 
@@ -163,8 +162,7 @@ class IngestWorker:
         before anything that could end the process touches them."""
         self.journal.working_on((digest(d.topic, d.payload) for d in work.deliveries), alone=alone)
         messages = [Inbound(d.topic, d.payload, work.received_at) for d in work.deliveries]
-        known = self.directory.known(batches.meters_named(messages, self.rules.topic_prefix))
-        work.handled = batches.handle(messages, self.rules, known)
+        work.handled = batches.handle(messages, self.rules, self.directory.known)
 
     def _write(self, part: list[Handled], received_at: datetime) -> WriteResult:
         batch = batches.merge(part, received_at, self.worker_id)

@@ -43,6 +43,7 @@ _SEQ_TYPES = frozenset({int, type(None)})
 # Epoch seconds outside 2000-01-01 .. 2100-01-01 are almost surely milliseconds or garbage.
 _EPOCH_MIN, _EPOCH_MAX = 946_684_800, 4_102_444_800
 _NOT_NONE = partial(is_not, None)
+_LOW_YEAR_TEXT, _HIGH_YEAR_TEXT = f"{json_limits.MIN_YEAR:04d}", f"{json_limits.MAX_YEAR:04d}"
 
 
 @dataclass(slots=True)
@@ -138,6 +139,12 @@ def reading_from_item(meter_id: str, item: Any) -> Reading | Rejection:
             )
         by_tariff = {str(k): float(v) for k, v in by_tariff.items()}
     extra_keys = item.keys() - _KNOWN_KEYS
+    # Only unknown fields are stored as they came (the others are typed scalars above), so only
+    # they can nest: check them alone, and only when there are any.
+    if extra_keys and json_limits.exceeds_depth(
+        [item[k] for k in extra_keys], json_limits.MAX_NESTING - 1
+    ):
+        return Rejection(NESTING_TOO_DEEP, f"more than {json_limits.MAX_NESTING} levels of nesting")
     import_kwh, export_kwh, power_w, voltage_v, current_a, pf, freq_hz = values
     return Reading(
         meter_id,
@@ -168,14 +175,19 @@ def _plain_batch(meter_id: str, items: list[Any], decoded: Decoded, materialize:
     texts = list(map(dict.get, items, repeat("ts")))
     if set(map(type, texts)) != {str}:
         return False
+    # Every ISO 8601 form fromisoformat reads starts with the four-digit year, so the smallest
+    # and largest strings give the years' range in two C-level passes, before any conversion
+    # can overflow (0001-01-01T00:00:00+01:00).
+    strings = cast("list[str]", texts)
+    if min(strings)[:4] < _LOW_YEAR_TEXT or max(strings)[:4] > _HIGH_YEAR_TEXT:
+        return False
     stamps: list[datetime] = []
-    low_year, high_year = json_limits.MIN_YEAR, json_limits.MAX_YEAR
-    for value in cast("list[str]", texts):
+    for value in strings:
         try:
             ts = datetime.fromisoformat(value)
         except ValueError:
             return False
-        if ts.tzinfo is None or not low_year <= ts.year <= high_year:
+        if ts.tzinfo is None:
             return False
         stamps.append(ts if ts.tzinfo is UTC else ts.astimezone(UTC))
     seqs = list(map(dict.get, items, repeat("seq")))
@@ -183,7 +195,7 @@ def _plain_batch(meter_id: str, items: list[Any], decoded: Decoded, materialize:
     if not seq_types <= _SEQ_TYPES:
         return False
     if int in seq_types:
-        present = cast("list[int]", list(filter(_NOT_NONE, seqs)))
+        present = cast("list[int]", seqs if len(seq_types) == 1 else list(filter(_NOT_NONE, seqs)))
         if min(present) < json_limits.INT64_MIN or max(present) > json_limits.INT64_MAX:
             return False
     columns: dict[str, list[Any]] = {}
@@ -208,7 +220,7 @@ def decode(
     path); otherwise ``Decoded.readings`` always holds every reading."""
     decoded = Decoded()
     document, problem = parse_json(payload, max_bytes)
-    if problem is None:
+    if problem is None and json_limits.may_hold_nul(payload):
         problem = forbidden_content(payload, document)
     if problem is not None:
         decoded.rejections.append(ItemRejection(None, problem, payload))
@@ -241,15 +253,8 @@ def decode(
             return decoded
         if _plain_batch(meter_id, items, decoded, materialize):
             return decoded
-    # A clean batch has three levels; anything deeper is in the items, checked one by one.
-    deep = json_limits.may_nest_deeper(payload)
     for index, item in enumerate(items):
-        if deep and json_limits.exceeds_depth(item, json_limits.MAX_NESTING - 2):
-            result: Reading | Rejection = Rejection(
-                NESTING_TOO_DEEP, f"more than {json_limits.MAX_NESTING} levels of nesting"
-            )
-        else:
-            result = reading_from_item(meter_id, item)
+        result = reading_from_item(meter_id, item)
         if isinstance(result, Rejection):
             raw = item_bytes(item, payload) if batch else payload
             decoded.rejections.append(ItemRejection(index if batch else None, result, raw))
