@@ -19,7 +19,7 @@ from typer.testing import CliRunner, Result
 
 from meterhub.cli import app
 from meterhub.config import get_settings
-from meterhub.ingest.messages import DeadLetter, MeterEvent
+from meterhub.readings.events import DeadLetter, MeterEvent
 from meterhub.readings.model import Reading
 from meterhub.store import schema
 from meterhub.store.export import export

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from meterhub.ingest.messages import (
-    DeadLetter,
     Inbound,
     IngestRules,
     Outcome,
@@ -23,6 +22,7 @@ from meterhub.ingest.messages import (
     route,
 )
 from meterhub.protocols import native
+from meterhub.readings.events import DeadLetter
 from meterhub.readings.model import Rejection, to_document
 from meterhub.store.failures import is_transient
 from meterhub.store.ingest_writes import WriteBatch, WriteResult

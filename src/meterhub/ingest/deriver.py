@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine
 
 from meterhub.config import Settings
-from meterhub.ingest.messages import event_id
-from meterhub.readings.intervals import Interval, derive_intervals, long_gaps, slot_start
+from meterhub.readings.events import MeterEvent, platform_event
+from meterhub.readings.intervals import Gap, Interval, derive_intervals, long_gaps, slot_start
 from meterhub.readings.vee import assess_sequence
+from meterhub.store.events import insert_events
 from meterhub.store.interval_store import (
     Work,
-    insert_events,
     load_profiles,
     load_window,
     process_queued,
@@ -75,20 +75,17 @@ class IntervalDeriver:
             for gap in long_gaps(window.readings, assessments, short_gap=self.short_gap):
                 if gap.end < item.from_ts:
                     continue
-                events.append(
-                    {
-                        "meter_id": gap.meter_id,
-                        "id": event_id(
-                            gap.meter_id, gap.start, "long_gap", gap.end.isoformat().encode()
-                        ),
-                        "ts": gap.start,
-                        "type": "long_gap",
-                        "source": "platform",
-                        "payload": {"start": gap.start.isoformat(), "end": gap.end.isoformat()},
-                        "received_at": at,
-                    }
-                )
+                events.append(_long_gap_event(gap, at))
             insert_events(conn, events)
+
+
+def _long_gap_event(gap: Gap, at: datetime) -> MeterEvent:
+    # Keyed by the gap's end: a gap that later shrinks (a late reading inside it) is a new event.
+    until = gap.end.isoformat()
+    payload = {"start": gap.start.isoformat(), "end": until}
+    return platform_event(
+        gap.meter_id, gap.start, "long_gap", payload, received_at=at, key=until.encode()
+    )
 
 
 def _row(interval: Interval, at: datetime) -> dict[str, object]:

@@ -7,12 +7,12 @@ used becomes a ``DeadLetter`` carrying the raw bytes and a reason code.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from meterhub.protocols import json_limits, native
+from meterhub.readings.events import METER, DeadLetter, MeterEvent, StatusUpdate, event_id
 from meterhub.readings.model import (
     METER_ID_PATTERN,
     Reading,
@@ -33,7 +33,6 @@ BAD_STATUS = "bad_status"
 # the rest of the batch (or the worker) with it. Kept with its bytes for a replay once fixed.
 INTERNAL_ERROR = "internal_error"
 
-_EVENT_NAMESPACE = uuid.UUID("6f1c5b52-8e1f-4df4-9a77-4d2f0a1f3c11")
 _MAX_EVENT_TYPE = 48
 
 
@@ -44,36 +43,6 @@ class Inbound:
     received_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    topic: str
-    meter_id: str | None
-    payload: bytes
-    reason_code: str
-    message: str
-    received_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class MeterEvent:
-    meter_id: str
-    id: str
-    ts: datetime
-    type: str
-    source: str  # "meter" or "platform"
-    payload: dict[str, Any]
-    received_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class StatusUpdate:
-    meter_id: str
-    online: bool | None
-    firmware: str | None
-    payload: dict[str, Any]
-    received_at: datetime
-
-
 @dataclass(slots=True)
 class Outcome:
     readings: list[Reading] = field(default_factory=list)
@@ -81,12 +50,6 @@ class Outcome:
     events: list[MeterEvent] = field(default_factory=list)
     status: StatusUpdate | None = None
     dead_letters: list[DeadLetter] = field(default_factory=list)
-
-
-def event_id(meter_id: str, ts: datetime, type_: str, payload: bytes) -> str:
-    """Deterministic id, so that a redelivered event (QoS 1) is stored once."""
-    key = b"|".join((meter_id.encode(), ts.isoformat().encode(), type_.encode(), payload))
-    return str(uuid.uuid5(_EVENT_NAMESPACE, key.hex()))
 
 
 def route(topic: str, prefix: str) -> tuple[str, Kind] | Rejection:
@@ -227,7 +190,7 @@ def _event(msg: Inbound, meter_id: str, rules: IngestRules, outcome: Outcome) ->
             id=event_id(meter_id, ts, type_, msg.payload),
             ts=ts,
             type=type_,
-            source="meter",
+            source=METER,
             payload=document,
             received_at=msg.received_at,
         )

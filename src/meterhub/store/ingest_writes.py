@@ -20,10 +20,11 @@ import psycopg
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.dialects import sqlite
 
-from meterhub.ingest.messages import DeadLetter, MeterEvent, StatusUpdate, event_id
+from meterhub.readings.events import DeadLetter, MeterEvent, StatusUpdate, platform_event
 from meterhub.readings.model import CONTRACT_FIELDS, Reading, ReadingBlock
 from meterhub.store import schema
 from meterhub.store.dialects import dialect_insert
+from meterhub.store.events import insert_events
 from meterhub.store.partitions import ensure_month_partitions, months_between
 
 READING_COLUMNS = ("meter_id", "ts", "received_at", *CONTRACT_FIELDS, "extra", "quality", "flags")
@@ -159,15 +160,10 @@ def _stored_values(row: Any) -> dict[str, Any]:
 def conflict_event(reading: Reading, stored: dict[str, Any], at: datetime) -> MeterEvent:
     received = _values(reading)
     payload = {"ts": reading.ts.isoformat(), "stored": stored, "received": received}
+    # Keyed by what was received: a second, different conflicting value is a second event.
     body = orjson.dumps(received, option=orjson.OPT_SORT_KEYS)
-    return MeterEvent(
-        meter_id=reading.meter_id,
-        id=event_id(reading.meter_id, reading.ts, "reading_conflict", body),
-        ts=reading.ts,
-        type="reading_conflict",
-        source="platform",
-        payload=payload,
-        received_at=at,
+    return platform_event(
+        reading.meter_id, reading.ts, "reading_conflict", payload, received_at=at, key=body
     )
 
 
@@ -224,7 +220,7 @@ class IngestWriter:
             result.conflicts = len(conflicts)
             events = [*batch.events, *conflicts, *self._status(conn, batch)]
             events.extend(self._seen(conn, batch))
-            result.events = self._insert_events(conn, events)
+            result.events = insert_events(conn, events)
             if batch.dead_letters:
                 conn.execute(
                     insert(schema.dead_letters), [_dead_row(d) for d in batch.dead_letters]
@@ -454,24 +450,6 @@ class IngestWriter:
         conn.execute(update(meters).where(meters.c.id.in_(seen)).values(last_seen_at=at))
         return [_online_event(m, True, at) for m in came_back]
 
-    def _insert_events(self, conn: Connection, events: list[MeterEvent]) -> int:
-        if not events:
-            return 0
-        stmt = dialect_insert(conn, schema.events).on_conflict_do_nothing()
-        rows = [
-            {
-                "meter_id": e.meter_id,
-                "id": e.id,
-                "ts": e.ts,
-                "type": e.type,
-                "source": e.source,
-                "payload": e.payload,
-                "received_at": e.received_at,
-            }
-            for e in events
-        ]
-        return conn.execute(stmt, rows).rowcount
-
 
 def counter_deltas(batch: WriteBatch, result: WriteResult) -> dict[tuple[str, str], int]:
     deltas: dict[tuple[str, str], int] = {}
@@ -491,16 +469,7 @@ def counter_deltas(batch: WriteBatch, result: WriteResult) -> dict[tuple[str, st
 
 
 def _online_event(meter_id: str, online: bool, at: datetime) -> MeterEvent:
-    type_ = "online" if online else "offline"
-    return MeterEvent(
-        meter_id=meter_id,
-        id=event_id(meter_id, at, type_, b""),
-        ts=at,
-        type=type_,
-        source="platform",
-        payload={},
-        received_at=at,
-    )
+    return platform_event(meter_id, at, "online" if online else "offline", {}, received_at=at)
 
 
 def _dead_row(dead: DeadLetter) -> dict[str, Any]:

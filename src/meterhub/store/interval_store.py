@@ -15,11 +15,10 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
 
-from meterhub.ingest.messages import event_id
+from meterhub.readings.events import MeterEvent, platform_event
 from meterhub.readings.model import Reading
 from meterhub.readings.vee import Assessment, MeterProfile
 from meterhub.store import schema
-from meterhub.store.dialects import dialect_insert
 
 # How much history before the new data the VEE rules see: enough for a zero streak (hours) and
 # to find the last trusted register before a glitch.
@@ -119,10 +118,10 @@ def load_profiles(conn: Connection, meter_ids: Sequence[str]) -> dict[str, Meter
 
 def save_assessments(
     conn: Connection, window: Window, assessments: Sequence[Assessment], at: datetime
-) -> list[dict[str, Any]]:
+) -> list[MeterEvent]:
     """Write changed quality flags back to the readings; return VEE events for new findings."""
     changes: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
+    events: list[MeterEvent] = []
     for index in range(window.first_new, len(window.readings)):
         reading = window.readings[index]
         assessment = assessments[index]
@@ -155,7 +154,7 @@ def save_assessments(
     return events
 
 
-def _vee_event(reading: Reading, flag: str, assessment: Assessment, at: datetime) -> dict[str, Any]:
+def _vee_event(reading: Reading, flag: str, assessment: Assessment, at: datetime) -> MeterEvent:
     payload: dict[str, Any] = {
         "quality": assessment.quality.value,
         "import_kwh": reading.import_kwh,
@@ -163,15 +162,7 @@ def _vee_event(reading: Reading, flag: str, assessment: Assessment, at: datetime
     if assessment.step is not None:
         payload["step"] = assessment.step.kind
         payload["since"] = assessment.step.since.isoformat()
-    return {
-        "meter_id": reading.meter_id,
-        "id": event_id(reading.meter_id, reading.ts, flag, b"vee"),
-        "ts": reading.ts,
-        "type": flag,
-        "source": "platform",
-        "payload": payload,
-        "received_at": at,
-    }
+    return platform_event(reading.meter_id, reading.ts, flag, payload, received_at=at, key=b"vee")
 
 
 def replace_intervals(
@@ -181,12 +172,6 @@ def replace_intervals(
     conn.execute(delete(i).where(i.c.meter_id == meter_id, i.c.start >= start, i.c.start < end))
     if rows:
         conn.execute(insert(i), rows)
-
-
-def insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
-    if not events:
-        return
-    conn.execute(dialect_insert(conn, schema.events).on_conflict_do_nothing(), events)
 
 
 def process_queued(

@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, insert, or_, select, update
 
 from meterhub.billing.meter_spans import Installation
-from meterhub.ingest.messages import event_id
+from meterhub.readings.events import platform_event
 from meterhub.store import schema
+from meterhub.store.events import insert_events
 
 
 class MeterDirectory:
@@ -63,22 +64,14 @@ def mark_stale_meters_offline(engine: Engine, after: timedelta) -> list[str]:
             .scalars()
             .all()
         )
-        if stale:
-            conn.execute(
-                schema.events.insert(),
-                [
-                    {
-                        "meter_id": m,
-                        "id": event_id(m, now, "offline", b"silent"),
-                        "ts": now,
-                        "type": "offline",
-                        "source": "platform",
-                        "payload": {"reason": "silent", "after_seconds": after.total_seconds()},
-                        "received_at": now,
-                    }
-                    for m in stale
-                ],
-            )
+        payload = {"reason": "silent", "after_seconds": after.total_seconds()}
+        insert_events(
+            conn,
+            [
+                platform_event(m, now, "offline", payload, received_at=now, key=b"silent")
+                for m in stale
+            ],
+        )
     return list(stale)
 
 
