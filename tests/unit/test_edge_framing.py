@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import service_missing
-from meterhub.edge.framing import crc16_x25, framer_for
+from meterhub.edge.framing import framer_for
+from meterhub.protocols.crc import crc16_x25
 
 CONFORMANCE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
 

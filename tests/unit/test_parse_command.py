@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from meterhub.cli import app
-from meterhub.protocols.iec62056_21 import crc16_arc
+from meterhub.protocols.crc import crc16_arc
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 runner = CliRunner()
@@ -164,6 +164,8 @@ def test_impossible_registers_exit_2_with_the_native_paths_code(line: str, code:
         (["--format", "modbus"], b"{}", "unknown_format: "),
         (["--format", "tasmota", "--timezone", "Mars/Olympus"], b"{}", "bad_timezone: "),
         (["--format", "shelly", "/nonexistent/status.json"], b"", "cannot read "),
+        (["--format", "dlms", "--key", "not-hex"], b"", "bad_key: --key must be hexadecimal"),
+        (["--format", "dlms", "--auth-key", "00" * 15], b"", "bad_key: --auth-key must be 16"),
     ],
 )
 def test_invalid_input_exits_2_with_one_line(
@@ -209,3 +211,14 @@ def test_subprocess_prints_json_lines_on_stdout_only() -> None:
     (document,) = lines(done.stdout.decode())
     assert document["meter_id"] == "pro3em-1"
     assert document["ts"] == "2023-04-04T13:10:39+00:00"  # sys.unixtime 1680613839
+
+
+def test_the_edge_gateway_refuses_a_bad_key_as_parse_does() -> None:
+    # One key check for both commands; the gateway reports it as a bad option.
+    result = runner.invoke(
+        app,
+        ["edge", "--source", "file:/dev/null", "--format", "dlms", "--mqtt-url",
+         "mqtt://M-1:s@127.0.0.1:1", "--key", "00" * 15],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--key must be 16 bytes (32 hex digits)" in result.output

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meterhub.protocols.base import ParseContext, ParseError, parse
-from meterhub.protocols.iec62056_21 import crc16_arc
+from meterhub.protocols.crc import crc16_arc
 from meterhub.readings.model import Reading
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meterhub.protocols.base import ParseError
-from meterhub.protocols.hdlc import HdlcFrame, crc16_x25, decode_frame, encode_frame, split_frames
+from meterhub.protocols.crc import crc16_x25
+from meterhub.protocols.hdlc import HdlcFrame, decode_frame, encode_frame, split_frames
 
 INFO = bytes.fromhex("E6E7000F40000000000101020309060100010700FF060000067D02020F00161B")
 

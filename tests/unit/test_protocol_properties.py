@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 
 from meterhub.protocols.axdr import AxdrValue, encode_data
 from meterhub.protocols.base import FORMATS, ParseContext, ParseError, parse
+from meterhub.protocols.crc import crc16_arc
 from meterhub.protocols.hdlc import HdlcFrame, encode_frame
-from meterhub.protocols.iec62056_21 import bcc, crc16_arc
+from meterhub.protocols.iec62056_21 import bcc
 from meterhub.protocols.obis import is_register
 from meterhub.readings.model import Reading
 

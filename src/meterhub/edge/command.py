@@ -15,19 +15,14 @@ from meterhub.edge.aggregate import parse_interval
 from meterhub.edge.gateway import Gateway, GatewayOptions
 from meterhub.edge.sources import open_source, parse_source_url
 from meterhub.mqtt import parse_broker_url
-from meterhub.protocols.base import FORMATS
+from meterhub.protocols.base import FORMATS, ParseError, hex_key
 
 
 def _hex_key(value: str | None, name: str) -> bytes | None:
-    if value is None:
-        return None
     try:
-        key = bytes.fromhex(value)
-    except ValueError:
-        raise typer.BadParameter(f"{name} must be hexadecimal") from None
-    if len(key) != 16:
-        raise typer.BadParameter(f"{name} must be 16 bytes (32 hex digits)")
-    return key
+        return hex_key(value, name)
+    except ParseError as exc:
+        raise typer.BadParameter(exc.message) from None
 
 
 def edge_command(

@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from meterhub.protocols.crc import crc16_x25
+
 STX, ETX, FLAG = 0x02, 0x03, 0x7E
 # A mode C readout with 15 billing periods is about 10 KB; DSMR telegrams are 1-3 KB.
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024
@@ -277,16 +279,6 @@ def scan_iec62056_21(buffer: bytes, final: bool, max_frame: int) -> Scanned:
 
 
 # -- DLMS/COSEM push over HDLC (HAN): 7E, frame format with length, ..., FCS, 7E ----------------
-
-
-def crc16_x25(data: bytes) -> int:
-    """CRC-16/X-25 (HDLC FCS): reflected poly 0x8408, init 0xFFFF, final XOR 0xFFFF."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFF
 
 
 def _header_checked(buffer: bytes, start: int, length: int) -> bool | None:

@@ -51,6 +51,26 @@ class ParseContext:
         return default if self.timezone is None else self.timezone
 
 
+# DLMS/COSEM (AES-128-GCM) keys are 16 bytes.
+KEY_BYTES = 16
+
+
+def hex_key(value: str | None, name: str) -> bytes | None:
+    """A DLMS key as an operator types it (32 hex digits); ``name`` is how the message calls
+    it. None stays None (no key); anything else that is not 16 bytes raises ``bad_key``."""
+    if value is None:
+        return None
+    try:
+        key = bytes.fromhex(value)
+    except ValueError:
+        raise ParseError("bad_key", f"{name} must be hexadecimal") from None
+    if len(key) != KEY_BYTES:
+        raise ParseError(
+            "bad_key", f"{name} must be {KEY_BYTES} bytes ({2 * KEY_BYTES} hex digits)"
+        )
+    return key
+
+
 Parser = Callable[[bytes, ParseContext], list[Reading]]
 
 # format name -> "module:function"; imported on first use so that one format's dependency

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 import typer
 
-from meterhub.protocols.base import FORMATS, ParseContext, ParseError, parse
+from meterhub.protocols.base import FORMATS, ParseContext, ParseError, hex_key, parse
 from meterhub.readings.model import Reading, to_document
 
 METER_ID_HELP = (
@@ -27,18 +27,6 @@ TIMEZONE_HELP = (
 def reading_document(reading: Reading) -> dict[str, Any]:
     """A reading as the contract's JSON object, with its meter id (energy kWh, power W)."""
     return to_document(reading, meter_id=True, nest_extra=True)
-
-
-def _hex_key(value: str | None, name: str) -> bytes | None:
-    if value is None:
-        return None
-    try:
-        key = bytes.fromhex(value)
-    except ValueError:
-        raise ParseError("bad_key", f"{name} must be hexadecimal") from None
-    if len(key) != 16:
-        raise ParseError("bad_key", f"{name} must be 16 bytes (32 hex digits)")
-    return key
 
 
 def parse_command(
@@ -65,8 +53,8 @@ def parse_command(
         context = ParseContext(
             meter_id=meter_id,
             timezone=zone,
-            encryption_key=_hex_key(key, "--key"),
-            authentication_key=_hex_key(auth_key, "--auth-key"),
+            encryption_key=hex_key(key, "--key"),
+            authentication_key=hex_key(auth_key, "--auth-key"),
         )
         readings = parse(format_name, data, context)
     except ParseError as exc:

@@ -16,31 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meterhub.protocols.base import ParseError
+from meterhub.protocols.crc import crc16_x25
 
 FLAG = 0x7E
 _FORMAT_TYPE_3 = 0xA0
 _MAX_ADDRESS_BYTES = 4  # IEC 62056-46: an HDLC address is 1, 2 or 4 bytes
-
-
-def _crc_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
-
-
-_CRC_TABLE = _crc_table()
-
-
-def crc16_x25(data: bytes) -> int:
-    """CRC-16/X-25: poly 0x1021 reflected (0x8408), init 0xFFFF, final XOR 0xFFFF."""
-    crc = 0xFFFF
-    for byte in data:
-        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
-    return crc ^ 0xFFFF
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,11 +40,10 @@ from __future__ import annotations
 
 import math
 import re
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache, lru_cache
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -52,6 +51,7 @@ from zoneinfo import ZoneInfo
 from meterhub.protocols import obis
 from meterhub.protocols.base import FRAME_METER_ID, UTC_ZONE, ParseContext, ParseError
 from meterhub.protocols.checks import checked_reading
+from meterhub.protocols.crc import crc16_arc
 from meterhub.readings.model import METER_ID_PATTERN, Reading
 from meterhub.readings.vee import NEGATIVE_REGISTER, NON_FINITE
 
@@ -67,40 +67,6 @@ _HEX = re.compile(r"[0-9A-Fa-f]+")
 _PRINTABLE = bytes(range(0x20, 0x7F))
 # M-Bus device types (EN 13757-3) that DSMR meters relay.
 _MBUS_KINDS = {3: "gas", 4: "heat", 6: "warm_water", 7: "water", 12: "heat", 22: "cold_water"}
-
-
-def _crc_byte_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
-
-
-_CRC_BYTE_TABLE = _crc_byte_table()
-
-
-@cache
-def _crc_word_table() -> tuple[int, ...]:
-    """The CRC after two bytes, indexed by ``crc ^ (first | second << 8)``: a 16-bit reflected
-    CRC shifts its whole register out in 16 bits, so two byte steps depend on that XOR alone.
-    Built from the byte table on first use (65,536 entries, some 20 ms)."""
-    t = _CRC_BYTE_TABLE
-    return tuple((t[v & 0xFF] >> 8) ^ t[((v >> 8) ^ t[v & 0xFF]) & 0xFF] for v in range(1 << 16))
-
-
-def crc16_arc(data: bytes) -> int:
-    """CRC-16/ARC: poly 0x8005 reflected (0xA001), init 0, no final XOR; two bytes a step."""
-    words = _crc_word_table()
-    even = len(data) & ~1
-    crc = 0
-    for word in struct.unpack(f"<{even // 2}H", data[:even]):
-        crc = words[crc ^ word]
-    if even != len(data):
-        crc = (crc >> 8) ^ _CRC_BYTE_TABLE[(crc ^ data[-1]) & 0xFF]
-    return crc
 
 
 def bcc(data: bytes) -> int:
