@@ -172,9 +172,10 @@ def bench_tou(consumers: int, runs: int = 1, readers: int = 2) -> dict[str, Any]
     from sqlalchemy import insert, text
 
     from meterhub.billing.runs import period_dates, run_bills
+    from meterhub.billing.service import save_tariff
     from meterhub.billing.tariff import load_tariff
     from meterhub.config import Settings
-    from meterhub.store import billing_store, schema, schema_billing
+    from meterhub.store import schema, schema_billing
     from meterhub.store.db import make_engine
     from meterhub.store.migrate import upgrade
     from meterhub.store.partitions import ensure_month_partitions, months_between
@@ -196,7 +197,7 @@ def bench_tou(consumers: int, runs: int = 1, readers: int = 2) -> dict[str, Any]
         now = datetime.now(UTC)
         with engine.begin() as conn:
             ensure_month_partitions(conn, "intervals", months_between(first, last))
-            billing_store.save_tariff(conn, tariff, source_file="pge-e-tou-c.yaml")
+            save_tariff(conn, tariff, source_file="pge-e-tou-c.yaml")
             conn.execute(
                 insert(schema.consumers),
                 [

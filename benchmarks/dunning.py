@@ -35,8 +35,8 @@ PASSES = (("reminders", date(2024, 6, 12)), ("late fees", DUE.replace(day=20)))
 
 
 def seed(engine: Engine, consumers: int) -> None:
+    from meterhub.billing.service import save_tariff
     from meterhub.billing.tariff import load_tariff
-    from meterhub.store import billing_store
     from meterhub.store.schema import consumers as consumer_table
     from meterhub.store.schema_billing import bill_lines, bills
 
@@ -44,7 +44,7 @@ def seed(engine: Engine, consumers: int) -> None:
     version = tariff.versions[-1].effective_from
     ids = [f"c{index:07d}" for index in range(consumers)]
     with engine.begin() as conn:
-        billing_store.save_tariff(conn, tariff)
+        save_tariff(conn, tariff)
         conn.execute(
             insert(consumer_table),
             [{"id": c, "name": c, "email": f"{c}@example.com", "created_at": ISSUED} for c in ids],

@@ -13,7 +13,8 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection, insert, select
 
-from meterhub.store import billing_store, schema
+from meterhub.store import schema
+from meterhub.store import tariffs as tariff_store
 from meterhub.store.schema_billing import tariff_assignments
 
 CONSUMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -82,12 +83,12 @@ def assign_tariff(
     c = schema.consumers
     if conn.execute(select(c.c.id).where(c.c.id == consumer_id)).first() is None:
         raise ConsumerError(f"unknown consumer {consumer_id!r}")
-    tariffs = billing_store.load_tariffs(conn)
-    tariff = tariffs.get(tariff_id)
-    if tariff is None:
+    tariffs = tariff_store.tariff_documents(conn)
+    document = tariffs.get(tariff_id)
+    if document is None:
         known = ", ".join(sorted(tariffs)) or "none stored: meterhub bill load-tariff FILE"
         raise ConsumerError(f"unknown tariff {tariff_id!r} (stored: {known})")
-    if amperes is None and _prices_by_amperes(tariff.model_dump(mode="json")):
+    if amperes is None and _prices_by_amperes(document):
         raise ConsumerError(f"tariff {tariff_id} prices by ampere rating: give --amperes")
     t = tariff_assignments
     taken = conn.execute(
@@ -97,7 +98,7 @@ def assign_tariff(
         raise ConsumerError(
             f"consumer {consumer_id} is already on {taken.tariff_id} from {from_date}"
         )
-    billing_store.assign_tariff(conn, consumer_id, tariff_id, from_date, amperes=amperes)
+    tariff_store.assign_tariff(conn, consumer_id, tariff_id, from_date, amperes=amperes)
 
 
 def _prices_by_amperes(document: object) -> bool:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, insert
 
+from meterhub.billing import service as billing
 from meterhub.billing.tariff import load_tariff
-from meterhub.store import billing_store, schema
+from meterhub.store import schema
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tariffs"
 NOW = datetime(2026, 3, 10, tzinfo=UTC)
@@ -18,7 +19,7 @@ NOW = datetime(2026, 3, 10, tzinfo=UTC)
 def add_tariff(engine: Engine, name: str) -> str:
     tariff = load_tariff(EXAMPLES / f"{name}.yaml")
     with engine.begin() as conn:
-        billing_store.save_tariff(conn, tariff, source_file=f"{name}.yaml", now=NOW)
+        billing.save_tariff(conn, tariff, source_file=f"{name}.yaml", now=NOW)
     return tariff.id
 
 
@@ -51,7 +52,7 @@ def add_consumer(
             )
         )
         if tariff_id is not None:
-            billing_store.assign_tariff(
+            billing.assign_tariff(
                 conn, consumer_id, tariff_id, datetime(2020, 1, 1).date(), amperes=amperes
             )
     return meter_id

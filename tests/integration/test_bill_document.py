@@ -17,11 +17,11 @@ from pypdf import PdfReader
 from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
+from meterhub.billing import service as billing
 from meterhub.billing.document import render_html, render_pdf, usage_chart_svg
 from meterhub.billing.runs import run_bills
 from meterhub.config import Settings
-from meterhub.store import billing_store, schema
-from meterhub.store.billing_store import StoredBill
+from meterhub.store import schema
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ SETTINGS = Settings(timezone="Asia/Kathmandu", bill_cycle_day=1)
 
 def issued_bill(
     engine: Engine, *, name: str | None = None, address: str | None = None
-) -> StoredBill:
+) -> billing.StoredBill:
     tariff_id = add_tariff(engine, "nea-domestic")
     meter_id = add_consumer(engine, "c1", tariff_id=tariff_id, amperes=15)
     if name is not None or address is not None:
@@ -49,7 +49,7 @@ def issued_bill(
     add_intervals(engine, meter_id, start, start + timedelta(days=59), 0.2, estimated=estimated)
     (number,) = run_bills(engine, "2026-02", settings=SETTINGS, today=date(2026, 3, 1)).issued
     with engine.connect() as conn:
-        stored = billing_store.load_bill(conn, number)
+        stored = billing.load_bill(conn, number)
     assert stored is not None
     return stored
 
@@ -81,9 +81,9 @@ def test_html_says_not_available_without_history_and_shows_corrections(
         sqlite_engine, "2026-02", settings=SETTINGS, today=date(2026, 3, 1)
     ).issued
     with sqlite_engine.begin() as conn:
-        billing_store.add_adjustment(conn, number, "credit_note", Decimal("-10.00"), "goodwill")
+        billing.add_adjustment(conn, number, "credit_note", Decimal("-10.00"), "goodwill")
     with sqlite_engine.connect() as conn:
-        stored = billing_store.load_bill(conn, number)
+        stored = billing.load_bill(conn, number)
     assert stored is not None
     page = render_html(stored)
     assert page.count("not available") == 2

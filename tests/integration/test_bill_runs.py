@@ -26,13 +26,15 @@ from billing_support import (
 )
 from sqlalchemy import Engine, func, insert, select, text
 
+from meterhub.billing import service as billing
 from meterhub.billing.run_usage import micro_kwh_sql, usage_by_meter, usage_from_intervals
 from meterhub.billing.runs import PeriodNotOver, run_bills
 from meterhub.billing.tariff import load_tariff
 from meterhub.config import Settings
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
-from meterhub.store import billing_store, schema
+from meterhub.store import bills as bill_store
+from meterhub.store import schema
 from meterhub.store.queries import load_intervals
 from meterhub.store.schema_billing import bill_lines, bills
 
@@ -86,7 +88,7 @@ def test_cycle_day_period_in_kathmandu_is_billed_by_hand_figures(any_engine: Eng
     assert (result.start, result.end) == (date(2026, 2, 5), date(2026, 3, 5))
     assert result.issued == ["MH-2026-000001"] and not result.errors
     with any_engine.connect() as conn:
-        stored = billing_store.load_bill(conn, "MH-2026-000001")
+        stored = billing.load_bill(conn, "MH-2026-000001")
     assert stored is not None
     assert stored.bill["import_kwh"] == Decimal("672")  # 28 * 96 * 0.25
     assert stored.bill["total"] == Decimal("7022.00")  # see the module docstring
@@ -108,7 +110,7 @@ def test_rerun_issues_no_second_bill_and_keeps_numbers(any_engine: Engine) -> No
     assert again.issued == [] and again.skipped == 5 and again.consumers == 5
     assert numbers(any_engine) == first.issued
     with any_engine.connect() as conn:
-        status = billing_store.run_status(conn, "2026-02")
+        status = billing.run_status(conn, "2026-02")
     assert status is not None
     assert (status["status"], status["issued"], status["skipped"]) == ("finished", 5, 5)
 
@@ -117,7 +119,7 @@ def test_crash_after_first_chunk_resumes_without_gaps(
     any_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fleet(any_engine, 5)
-    real_insert = billing_store.insert_bills
+    real_insert = bill_store.insert_bills
     calls = {"n": 0}
 
     def crash_on_second_chunk(conn, numbered):
@@ -127,15 +129,15 @@ def test_crash_after_first_chunk_resumes_without_gaps(
             raise RuntimeError("power cut")  # after the insert: the chunk must roll back whole
         return ids
 
-    monkeypatch.setattr(billing_store, "insert_bills", crash_on_second_chunk)
+    monkeypatch.setattr(bill_store, "insert_bills", crash_on_second_chunk)
     with pytest.raises(RuntimeError, match="power cut"):
         run_bills(any_engine, "2026-02", settings=SETTINGS, today=TODAY, chunk_size=2)
     assert numbers(any_engine) == ["MH-2026-000001", "MH-2026-000002"]
     with any_engine.connect() as conn:
-        status = billing_store.run_status(conn, "2026-02")
+        status = billing.run_status(conn, "2026-02")
     assert status is not None and status["status"] == "failed"
 
-    monkeypatch.setattr(billing_store, "insert_bills", real_insert)
+    monkeypatch.setattr(bill_store, "insert_bills", real_insert)
     resumed = run_bills(any_engine, "2026-02", settings=SETTINGS, today=TODAY, chunk_size=2)
     assert resumed.skipped == 2
     assert resumed.issued == ["MH-2026-000003", "MH-2026-000004", "MH-2026-000005"]
@@ -163,7 +165,7 @@ def test_missing_tariff_or_price_is_reported_never_a_zero_bill(any_engine: Engin
     with any_engine.connect() as conn:
         assert conn.execute(select(bills.c.consumer_id)).scalars().all() == ["ok"]
         assert conn.execute(select(func.min(bills.c.total))).scalar_one() > 0
-        status = billing_store.run_status(conn, "2026-02")
+        status = billing.run_status(conn, "2026-02")
     assert status is not None and status["failed"] == 3
     assert {e["code"] for e in status["errors"]} == {"no_tariff", "cannot_price", "no_reads"}
 
@@ -176,7 +178,7 @@ def test_estimated_reads_are_counted_and_dated(any_engine: Engine) -> None:
     add_intervals(any_engine, meter_id, FIRST, LAST, estimated=flagged)
     (number,) = run_bills(any_engine, "2026-02", settings=SETTINGS, today=TODAY).issued
     with any_engine.connect() as conn:
-        stored = billing_store.load_bill(conn, number)
+        stored = billing.load_bill(conn, number)
     assert stored is not None
     assert stored.bill["estimated_intervals"] == 8
     assert stored.bill["estimated_dates"] == ["2026-02-10"]
@@ -187,20 +189,20 @@ def test_issued_bill_is_immutable_corrections_are_adjustments(any_engine: Engine
     fleet(any_engine, 1)
     (number,) = run_bills(any_engine, "2026-02", settings=SETTINGS, today=TODAY).issued
     with any_engine.connect() as conn:
-        before = billing_store.load_bill(conn, number)
+        before = billing.load_bill(conn, number)
         lines_before = conn.execute(select(bill_lines).order_by(bill_lines.c.line_no)).all()
     assert before is not None
     with any_engine.begin() as conn:
-        billing_store.add_adjustment(
+        billing.add_adjustment(
             conn, number, "credit_note", Decimal("-97.00"), "meter tested fast by 1.5%"
         )
-        billing_store.add_adjustment(conn, number, "adjustment", Decimal("12.50"), "reconnection")
+        billing.add_adjustment(conn, number, "adjustment", Decimal("12.50"), "reconnection")
     with pytest.raises(ValueError, match="reason"), any_engine.begin() as conn:
-        billing_store.add_adjustment(conn, number, "adjustment", Decimal("1.00"), " ")
+        billing.add_adjustment(conn, number, "adjustment", Decimal("1.00"), " ")
     with pytest.raises(ValueError, match="negative"), any_engine.begin() as conn:
-        billing_store.add_adjustment(conn, number, "credit_note", Decimal("5.00"), "why")
+        billing.add_adjustment(conn, number, "credit_note", Decimal("5.00"), "why")
     with any_engine.connect() as conn:
-        after = billing_store.load_bill(conn, number)
+        after = billing.load_bill(conn, number)
         lines_after = conn.execute(select(bill_lines).order_by(bill_lines.c.line_no)).all()
     assert after is not None
     assert after.bill == before.bill and lines_after == lines_before
@@ -332,7 +334,7 @@ def test_a_failed_read_ahead_fails_the_run_and_keeps_the_chunks_before_it(
         run_bills(pg_engine, "2026-02", settings=SETTINGS, today=TODAY, chunk_size=2, readers=2)
     assert numbers(pg_engine) == ["MH-2026-000001", "MH-2026-000002"]
     with pg_engine.connect() as conn:
-        status = billing_store.run_status(conn, "2026-02")
+        status = billing.run_status(conn, "2026-02")
     assert status is not None and status["status"] == "failed"
     monkeypatch.setattr("meterhub.billing.runs.usage_by_meter", real_usage)
     resumed = run_bills(pg_engine, "2026-02", settings=SETTINGS, today=TODAY, chunk_size=2)

@@ -13,12 +13,12 @@ from pypdf import PdfReader
 from sqlalchemy import Engine, insert, select
 from typer.testing import CliRunner
 
+from meterhub.billing import service as billing
 from meterhub.billing.document import render_html, render_pdf
 from meterhub.billing.runs import run_bills
 from meterhub.config import Settings
 from meterhub.devices import registry
-from meterhub.store import billing_store, schema
-from meterhub.store.billing_store import StoredBill
+from meterhub.store import schema
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +31,11 @@ SWAP = SLOT + timedelta(minutes=7)  # inside the 10:00 quarter hour
 QUARTER = timedelta(minutes=15)
 
 
-def bill_of(engine: Engine, consumer_id: str) -> StoredBill:
+def bill_of(engine: Engine, consumer_id: str) -> billing.StoredBill:
     with engine.connect() as conn:
-        bills = billing_store.bills_of_period(conn, date(2026, 2, 1))
+        bills = billing.bills_of_period(conn, date(2026, 2, 1))
         (number,) = [n for c, n in bills if c == consumer_id]
-        stored = billing_store.load_bill(conn, number)
+        stored = billing.load_bill(conn, number)
     assert stored is not None
     return stored
 
@@ -134,8 +134,8 @@ def test_the_period_after_the_swap_is_the_new_meters_alone(any_engine: Engine) -
     add_intervals(any_engine, "m-b2", MAR, MAR + timedelta(days=31), 0.1)
     run_bills(any_engine, "2026-03", settings=SETTINGS, today=date(2026, 4, 1))
     with any_engine.connect() as conn:
-        ((_, number),) = billing_store.bills_of_period(conn, date(2026, 3, 1))
-        stored = billing_store.load_bill(conn, number)
+        ((_, number),) = billing.bills_of_period(conn, date(2026, 3, 1))
+        stored = billing.load_bill(conn, number)
     assert stored is not None and "meters" not in stored.bill["document"]
     assert float(stored.bill["import_kwh"]) == pytest.approx(31 * 96 * 0.1)
 

@@ -17,6 +17,7 @@ from pypdf import PdfReader
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
+from meterhub.billing import service as billing
 from meterhub.billing.document import render_html, render_pdf
 from meterhub.billing.prepaid import open_account
 from meterhub.billing.runs import FinalBillRefused, RunResult, issue_final_bill, run_bills
@@ -24,8 +25,7 @@ from meterhub.billing.tariff import load_tariff
 from meterhub.cli import app
 from meterhub.config import Settings, get_settings
 from meterhub.devices import registry
-from meterhub.store import billing_store, schema
-from meterhub.store.billing_store import StoredBill
+from meterhub.store import schema
 
 pytestmark = pytest.mark.integration
 
@@ -40,18 +40,18 @@ def run(engine: Engine) -> RunResult:
     return run_bills(engine, "2026-02", settings=SETTINGS, today=date(2026, 3, 1), now=NOW)
 
 
-def bill_of(engine: Engine, consumer_id: str) -> StoredBill:
+def bill_of(engine: Engine, consumer_id: str) -> billing.StoredBill:
     with engine.connect() as conn:
         numbers = [
-            n for c, n in billing_store.bills_of_period(conn, date(2026, 2, 1)) if c == consumer_id
+            n for c, n in billing.bills_of_period(conn, date(2026, 2, 1)) if c == consumer_id
         ]
         (number,) = numbers
-        stored = billing_store.load_bill(conn, number)
+        stored = billing.load_bill(conn, number)
     assert stored is not None
     return stored
 
 
-def quantities(stored: StoredBill) -> list[tuple[str, Decimal]]:
+def quantities(stored: billing.StoredBill) -> list[tuple[str, Decimal]]:
     return [(line["code"], Decimal(str(line["quantity"]))) for line in stored.lines]
 
 
@@ -128,7 +128,7 @@ def test_a_supply_that_began_after_the_period_is_not_billed_for_it(any_engine: E
     tariff_id = add_tariff(any_engine, "nea-domestic")
     with any_engine.begin() as conn:
         conn.execute(schema.consumers.insert().values(id="r", name="R", created_at=NOW))
-        billing_store.assign_tariff(conn, "r", tariff_id, date(2020, 1, 1), amperes=15)
+        billing.assign_tariff(conn, "r", tariff_id, date(2020, 1, 1), amperes=15)
     registry.add_meter(
         any_engine, "m-r", consumer_id="r", installed_at=datetime(2026, 3, 5, tzinfo=UTC)
     )
@@ -177,7 +177,7 @@ def test_the_periods_run_does_not_bill_a_moved_out_consumer_again(any_engine: En
     result = run(any_engine)
     assert (result.issued, result.errors) == ([], [])
     with any_engine.connect() as conn:
-        assert len(billing_store.bills_of_period(conn, date(2026, 2, 1))) == 1
+        assert len(billing.bills_of_period(conn, date(2026, 2, 1))) == 1
 
 
 def test_a_final_bill_is_refused_for_a_future_move_out_or_a_closed_account(
@@ -236,7 +236,7 @@ def test_a_prepaid_consumer_moving_out_is_closed_without_a_postpaid_bill(
     assert issue_final_bill(any_engine, "q", MID, settings=SETTINGS, now=NOW) is None
     with any_engine.connect() as conn:
         status = conn.execute(select(schema.consumers.c.status)).scalar_one()
-        assert billing_store.bills_of_period(conn, date(2026, 2, 1)) == []
+        assert billing.bills_of_period(conn, date(2026, 2, 1)) == []
     assert status == "closed"
 
 
@@ -248,7 +248,7 @@ def test_a_final_bill_before_a_schedule_ends_is_priced_on_the_days_it_covers(
         update={"effective_until": date(2026, 2, 20)}
     )
     with any_engine.begin() as conn:
-        billing_store.save_tariff(conn, withdrawn, source_file="pge-e-tou-c.yaml", now=NOW)
+        billing.save_tariff(conn, withdrawn, source_file="pge-e-tou-c.yaml", now=NOW)
     meter = add_consumer(any_engine, "w", tariff_id=withdrawn.id)
     add_intervals(any_engine, meter, FEB, MID, 0.2)
     number = issue_final_bill(any_engine, "w", MID, settings=SETTINGS, now=NOW)

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from meterhub import consumer_command
+from meterhub.billing.service import save_tariff
 from meterhub.billing.tariff import load_tariff
 from meterhub.config import get_settings
-from meterhub.store import billing_store
 from meterhub.store.db import make_engine
 from meterhub.store.migrate import upgrade
 from meterhub.store.schema_delivery import delivery_preferences
@@ -29,8 +29,8 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[typer.Typer
     engine = make_engine(url)
     upgrade(engine)
     with engine.begin() as conn:
-        billing_store.save_tariff(conn, load_tariff(EXAMPLES / "nea-domestic.yaml"))
-        billing_store.save_tariff(conn, load_tariff(EXAMPLES / "uk-economy7-price-cap.yaml"))
+        save_tariff(conn, load_tariff(EXAMPLES / "nea-domestic.yaml"))
+        save_tariff(conn, load_tariff(EXAMPLES / "uk-economy7-price-cap.yaml"))
     monkeypatch.setenv("METERHUB_DATABASE_URL", url)
     monkeypatch.delenv("METERHUB_CONFIG", raising=False)
     get_settings.cache_clear()

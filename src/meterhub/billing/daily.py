@@ -30,7 +30,7 @@ from meterhub.billing.prepaid_run import accrue_all
 from meterhub.billing.runs import DEFAULT_UTILITY, RunResult, due_periods, run_bills
 from meterhub.config import Settings
 from meterhub.notify.channels import Channel
-from meterhub.store.billing_store import run_status
+from meterhub.store.bill_runs import run_status
 
 log = logging.getLogger(__name__)
 

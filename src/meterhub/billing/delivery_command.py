@@ -10,17 +10,17 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from meterhub.billing import delivery, prepaid
 from meterhub.billing.document import render_pdf
 from meterhub.billing.prepaid_run import accrue_all
+from meterhub.billing.repository import load_bill
 from meterhub.config import Settings, get_settings
 from meterhub.notify.channels import Attachment, Channel, ChannelError, configured_channels
-from meterhub.store.billing_store import load_bill
+from meterhub.store import bills as bill_store
 from meterhub.store.db import make_engine
-from meterhub.store.schema_billing import bills
 
 
 def _engine(settings: Settings) -> Engine:
@@ -43,7 +43,7 @@ def bill_pdf(conn: Connection, kind: str, subject_id: str) -> Sequence[Attachmen
     recomputed), attached to bill e-mails."""
     if kind != "bill":
         return ()
-    number = conn.execute(select(bills.c.number).where(bills.c.id == int(subject_id))).scalar()
+    number = bill_store.number_of(conn, int(subject_id))
     stored = None if number is None else load_bill(conn, number)
     if stored is None:
         return ()

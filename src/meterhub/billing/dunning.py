@@ -23,15 +23,15 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy import Connection, Engine, Row
 
 from meterhub.billing import delivery, ledger
 from meterhub.billing.late_fees import OpenBill, Reminder, reminders_on
 from meterhub.billing.payments import assess_late_fee, grant_prompt_payment_rebate
+from meterhub.billing.repository import load_tariffs
 from meterhub.billing.tariff import PaymentTerms, Tariff, TariffGap
-from meterhub.store import billing_store
+from meterhub.store import bills as bill_store
 from meterhub.store import payments_store as store
-from meterhub.store.schema_billing import bills
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +108,9 @@ def apply_payment_terms(
     problem is reported and the others are still done."""
     outcome = TermsOutcome()
     with engine.connect() as conn:
-        tariffs = billing_store.load_tariffs(conn)
-        consumer_ids = list(
-            conn.execute(
-                select(bills.c.consumer_id)
-                .where(
-                    bills.c.status == "issued",
-                    bills.c.period_end >= today - timedelta(days=LOOKBACK_DAYS),
-                )
-                .distinct()
-                .order_by(bills.c.consumer_id)
-            ).scalars()
+        tariffs = load_tariffs(conn)
+        consumer_ids = bill_store.consumers_with_issued_bills(
+            conn, ending_since=today - timedelta(days=LOOKBACK_DAYS)
         )
     for consumer_id in consumer_ids:
         try:
@@ -158,11 +150,7 @@ def _consumer(
     store.lock(conn, f"ledger:{consumer_id}")
     store.post_issued_bills(conn, consumer_id)
     entries = store.entries(conn, consumer_id)
-    rows = conn.execute(
-        select(bills)
-        .where(bills.c.consumer_id == consumer_id, bills.c.status == "issued")
-        .order_by(bills.c.due_date, bills.c.id)
-    ).all()
+    rows = sorted(bill_store.issued_bills_of(conn, consumer_id), key=lambda r: (r.due_date, r.id))
     terms = {row.id: terms_of(tariffs, row.tariff_id, row.tariff_version) for row in rows}
     for row in rows:
         bill_terms = terms[row.id]

@@ -10,12 +10,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from meterhub.billing import delivery, prepaid
-from meterhub.billing.tariff import Tariff, TariffGap, TariffInvalid, load_tariff, parse_tariff
+from meterhub.billing.repository import stored_tariff
+from meterhub.billing.tariff import Tariff, TariffGap, TariffInvalid, load_tariff
 from meterhub.config import Settings
-from meterhub.store.tables import metadata
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +53,12 @@ def tariff_loader(conn: Connection, settings: Settings) -> Callable[[str], Tarif
     """A tariff by id: from the tariffs table when the bill-run capability has loaded it there,
     else ``prepaid_tariff_dir/<id>.yaml`` (or .yml, .json)."""
     cache: dict[str, Tariff] = {}
-    table = metadata.tables.get("tariffs")
 
     def load(tariff_id: str) -> Tariff:
         if tariff_id in cache:
             return cache[tariff_id]
-        document = None
-        if table is not None:
-            document = conn.execute(
-                select(table.c.document).where(table.c.id == tariff_id)
-            ).scalar()
-        if document is not None:
-            tariff = parse_tariff(document)
-        else:
+        tariff = stored_tariff(conn, tariff_id)
+        if tariff is None:
             for suffix in (".yaml", ".yml", ".json"):
                 path = Path(settings.prepaid_tariff_dir) / f"{tariff_id}{suffix}"
                 if path.exists():

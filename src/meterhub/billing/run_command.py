@@ -118,7 +118,7 @@ def show_command(
     import sys
 
     from meterhub.billing.document import render_html, render_pdf
-    from meterhub.store.billing_store import load_bill
+    from meterhub.billing.repository import load_bill
 
     engine = make_engine(get_settings().database_url)
     with engine.connect() as conn:
@@ -141,8 +141,8 @@ def load_tariff_command(
     tariff_file: Annotated[Path, typer.Argument(help="tariff document, YAML or JSON")],
 ) -> None:
     """Validate a tariff document and store it (replacing the stored one with its id)."""
+    from meterhub.billing.repository import save_tariff
     from meterhub.billing.tariff import TariffInvalid, load_tariff
-    from meterhub.store.billing_store import save_tariff
 
     try:
         tariff = load_tariff(tariff_file)

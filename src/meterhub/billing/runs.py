@@ -29,12 +29,16 @@ from meterhub.billing.calculate import Bill, Connection, calculate_bill
 from meterhub.billing.determinants import period_bounds_utc
 from meterhub.billing.numbering import allocate_numbers, lock_counter
 from meterhub.billing.quote import bill_document
+from meterhub.billing.repository import load_tariffs
 from meterhub.billing.run_usage import PeriodUsage, usage_by_meter
 from meterhub.billing.service_span import ServiceSpan
 from meterhub.billing.swap_usage import usage_across_swaps
 from meterhub.billing.tariff import Tariff, TariffGap
 from meterhub.config import Settings
-from meterhub.store import billing_store as store
+from meterhub.store import bill_runs, bill_usage, billable
+from meterhub.store import bills as bill_store
+from meterhub.store import prepaid as prepaid_store
+from meterhub.store import tariffs as tariff_store
 from meterhub.store.db import is_postgres
 
 log = logging.getLogger(__name__)
@@ -131,9 +135,9 @@ def run_bills(
     now = now or datetime.now(UTC)
     result = RunResult(period, start, end)
     with engine.begin() as conn:
-        tariffs = store.load_tariffs(conn)
-        categories = store.tariff_categories(conn)
-        store.start_run(conn, period, start, end, now)
+        tariffs = load_tariffs(conn)
+        categories = tariff_store.tariff_categories(conn)
+        bill_runs.start_run(conn, period, start, end, now)
     context = _Context(settings, today, utility, due_days, now, tariffs, categories, start, end)
     readers = readers if is_postgres(engine) else 0
     try:
@@ -141,7 +145,7 @@ def run_bills(
             for after, prepared, part in chunks:
                 with engine.begin() as conn:
                     issued = _store_chunk(conn, context, prepared, part)
-                    store.record_progress(conn, period, issued=len(issued))
+                    bill_runs.record_progress(conn, period, issued=len(issued))
                 result.consumers += part.consumers
                 result.skipped += part.skipped
                 result.not_served += part.not_served
@@ -152,7 +156,7 @@ def run_bills(
                 )
     except BaseException:
         with engine.begin() as conn:
-            store.finish_run(
+            bill_runs.finish_run(
                 conn,
                 period,
                 status="failed",
@@ -163,7 +167,7 @@ def run_bills(
             )
         raise
     with engine.begin() as conn:
-        store.finish_run(
+        bill_runs.finish_run(
             conn,
             period,
             status="finished",
@@ -216,10 +220,10 @@ def issue_final_bill(
     start, end = period_dates(period, settings.bill_cycle_day)
     today = now.astimezone(settings.zone).date()
     with engine.begin() as conn:
-        meters = store.billable_meters_of(conn, [consumer_id])
+        meters = billable.billable_meters_of(conn, [consumer_id])
         if not meters:
             raise FinalBillRefused(f"consumer {consumer_id!r} has no active meter to bill")
-        if store.billed_consumers(conn, [consumer_id], start):
+        if bill_store.billed_consumers(conn, [consumer_id], start):
             raise FinalBillRefused(f"consumer {consumer_id!r} is already billed for {period}")
         ctx = _Context(
             settings,
@@ -227,8 +231,8 @@ def issue_final_bill(
             utility,
             due_days,
             now,
-            store.load_tariffs(conn),
-            store.tariff_categories(conn),
+            load_tariffs(conn),
+            tariff_store.tariff_categories(conn),
             start,
             end,
             moved_out={consumer_id: at},
@@ -242,7 +246,7 @@ def issue_final_bill(
         if prepared:
             prepared[0].bill.values["document"]["final"] = True
             (number,) = _store_chunk(conn, ctx, prepared, part)
-        store.close_consumer(conn, consumer_id, [m.meter_id for m in meters], at, now)
+        billable.close_consumer(conn, consumer_id, [m.meter_id for m in meters], at, now)
     log.info("final bill %s for consumer %s, moved out %s", number, consumer_id, at)
     return number
 
@@ -254,16 +258,16 @@ def _prepared_chunks(
     errors), in consumer order. With ``readers``, up to ``readers + 1`` chunks are read ahead
     on that many threads, so the threads stay busy while the caller stores a chunk."""
 
-    def prepare(meters: list[store.BillableMeter]) -> tuple[list[_Priced], RunResult]:
+    def prepare(meters: list[billable.BillableMeter]) -> tuple[list[_Priced], RunResult]:
         part = RunResult(period, ctx.start, ctx.end)
         with engine.connect() as conn:
             return _prepare_chunk(conn, ctx, meters, part), part
 
-    def pages() -> Iterator[list[store.BillableMeter]]:
+    def pages() -> Iterator[list[billable.BillableMeter]]:
         after: str | None = None
         while True:
             with engine.connect() as conn:
-                meters = store.billable_meters(conn, after=after, consumers=chunk_size)
+                meters = billable.billable_meters(conn, after=after, consumers=chunk_size)
             if not meters:
                 return
             after = meters[-1].consumer_id
@@ -307,21 +311,21 @@ class _Context:
 @dataclass(frozen=True, slots=True)
 class _Priced:
     consumer_id: str
-    bill: store.NewBill
+    bill: bill_store.NewBill
 
 
 def _prepare_chunk(
-    conn: Any, ctx: _Context, meters: Sequence[store.BillableMeter], result: RunResult
+    conn: Any, ctx: _Context, meters: Sequence[billable.BillableMeter], result: RunResult
 ) -> list[_Priced]:
-    by_consumer: dict[str, list[store.BillableMeter]] = defaultdict(list)
+    by_consumer: dict[str, list[billable.BillableMeter]] = defaultdict(list)
     for meter in meters:
         by_consumer[meter.consumer_id].append(meter)
     result.consumers += len(by_consumer)
-    billed = store.billed_consumers(conn, by_consumer, ctx.start)
+    billed = bill_store.billed_consumers(conn, by_consumer, ctx.start)
     result.skipped += len(billed)
-    assignments = store.assignments_on(conn, list(by_consumer), ctx.start)
+    assignments = tariff_store.assignments_on(conn, list(by_consumer), ctx.start)
     # Consumers to price, grouped by tariff so usage is read once per tariff and chunk.
-    by_tariff: dict[str, list[tuple[store.BillableMeter, int | None]]] = defaultdict(list)
+    by_tariff: dict[str, list[tuple[billable.BillableMeter, int | None]]] = defaultdict(list)
     for consumer_id, consumer_meters in by_consumer.items():
         if consumer_id in billed:
             continue
@@ -357,7 +361,7 @@ def _prepare_chunk(
         # Consumers whose meter was replaced, who moved in or who went prepaid in the period:
         # billed once, for the days and on the meters that served them.
         current = [(m.consumer_id, m.meter_id) for m, _ in members]
-        ends = store.prepaid_openings(conn, [consumer for consumer, _ in current])
+        ends = prepaid_store.openings(conn, [consumer for consumer, _ in current])
         for consumer_id, at in ctx.moved_out.items():
             ends[consumer_id] = min(at, ends.get(consumer_id, at))
         swapped, overlapping, unserved = usage_across_swaps(
@@ -394,7 +398,7 @@ def _prepare_chunk(
 def _price(
     ctx: _Context,
     tariff: Tariff,
-    meter: store.BillableMeter,
+    meter: billable.BillableMeter,
     amperes: int | None,
     usage: PeriodUsage | None,
     comparisons: dict[str, dict[str, dict[str, str] | None]],
@@ -454,7 +458,7 @@ def _price(
         }
         for line in bill.lines
     ]
-    return _Priced(meter.consumer_id, store.NewBill(values, lines))
+    return _Priced(meter.consumer_id, bill_store.NewBill(values, lines))
 
 
 def _service_entry(ctx: _Context, tariff: Tariff, service: ServiceSpan) -> dict[str, Any]:
@@ -482,7 +486,7 @@ def _local(at: datetime, tariff: Tariff) -> str:
 def _document(
     ctx: _Context,
     tariff: Tariff,
-    meter: store.BillableMeter,
+    meter: billable.BillableMeter,
     connection: Connection,
     bill: Bill,
     usage: PeriodUsage,
@@ -538,7 +542,7 @@ def _comparisons(
     found: dict[str, dict[str, dict[str, str] | None]] = {m: {} for m in meter_ids}
     for name, (first_day, end_day) in spans.items():
         first, last = period_bounds_utc(first_day, end_day, tariff.zone)
-        energy = store.energy_between(conn, meter_ids, first, last)
+        energy = bill_usage.energy_between(conn, meter_ids, first, last)
         for meter_id in meter_ids:
             kwh, count = energy.get(meter_id, (0.0, 0))
             found[meter_id][name] = (
@@ -560,11 +564,11 @@ def _store_chunk(conn: Any, ctx: _Context, prepared: list[_Priced], result: RunR
     # The counter's row lock first: a concurrent run of the same period waits here, then sees
     # the bills the other one committed and skips them.
     lock_counter(conn, ctx.utility, ctx.today.year)
-    billed = store.billed_consumers(conn, [p.consumer_id for p in prepared], ctx.start)
+    billed = bill_store.billed_consumers(conn, [p.consumer_id for p in prepared], ctx.start)
     fresh = [p for p in prepared if p.consumer_id not in billed]
     result.skipped += len(prepared) - len(fresh)
     numbers = allocate_numbers(conn, ctx.utility, ctx.today.year, len(fresh))
     for number, priced in zip(numbers, fresh, strict=True):
         priced.bill.values["document"]["number"] = number
-    store.insert_bills(conn, list(zip(numbers, [p.bill for p in fresh], strict=True)))
+    bill_store.insert_bills(conn, list(zip(numbers, [p.bill for p in fresh], strict=True)))
     return numbers

@@ -1,12 +1,47 @@
-"""The one place that picks PostgreSQL or SQLite flavoured INSERT (both have ON CONFLICT)."""
+"""Where PostgreSQL and SQLite differ, decided here: the flavoured INSERT (both have ON CONFLICT),
+an insert that skips a row already stored, a transaction-long lock, and row claims that skip
+rows another transaction holds. Store modules ask these functions instead of the dialect's name.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Table
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Select, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
+
+_Selected = TypeVar("_Selected", bound=tuple[Any, ...])
+
+
+def is_postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
 
 
 def dialect_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
-    if conn.dialect.name == "postgresql":
+    if is_postgres(conn):
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def insert_ignore(
+    conn: Connection, table: Table, values: Mapping[str, object], keys: Sequence[str]
+) -> postgresql.Insert | sqlite.Insert:
+    """An insert that does nothing when a row with the same ``keys`` is already there."""
+    return dialect_insert(conn, table).values(**values).on_conflict_do_nothing(index_elements=keys)
+
+
+def transaction_lock(conn: Connection, key: str) -> None:
+    """Serialise writers on ``key`` for the rest of the transaction. PostgreSQL: an advisory
+    transaction lock; SQLite has one writer at a time anyway."""
+    if is_postgres(conn):
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(key.encode())})
+
+
+def skip_locked(conn: Connection, query: Select[_Selected]) -> Select[_Selected]:
+    """``query`` taking row locks that skip rows other transactions hold (PostgreSQL), so that
+    concurrent claimers take different rows; SQLite has one writer, the query as it is."""
+    if is_postgres(conn):
+        return query.with_for_update(skip_locked=True)
+    return query
