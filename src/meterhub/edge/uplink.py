@@ -28,9 +28,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from meterhub.edge import puback
 from meterhub.edge.spool import Spool
-from meterhub.mqtt import BrokerAddress
+from meterhub.mqtt import BrokerAddress, puback
 
 log = logging.getLogger("meterhub.edge.uplink")
 

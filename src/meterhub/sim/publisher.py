@@ -29,7 +29,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from meterhub.edge import puback
+from meterhub.mqtt import puback
 from meterhub.sim.engine import Publication
 
 log = logging.getLogger("meterhub.sim.publisher")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from meterhub.edge.puback import Backoff, Outcome, outcome
+from meterhub.mqtt.puback import Backoff, Outcome, outcome
 
 
 @pytest.mark.parametrize(
