@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, cast
 
 import orjson
 import typer
-from sqlalchemy import select
 
 from meterhub.config import get_settings
-from meterhub.consumers import ConsumerError, NewConsumer, add_consumer, assign_tariff, check
-from meterhub.store import schema
+from meterhub.consumers.service import (
+    ConsumerError,
+    NewConsumer,
+    account,
+    add_consumer,
+    assign_tariff,
+    check,
+    require_consumer,
+)
 from meterhub.store.db import make_engine
-from meterhub.store.schema_billing import tariff_assignments
 
 if TYPE_CHECKING:
     from meterhub.billing.delivery import Preference
@@ -80,7 +85,7 @@ def notify_command(
     try:
         check(NewConsumer(consumer_id, "-", email, phone))  # the account's checks
         with make_engine(get_settings().database_url).begin() as conn:
-            _require_consumer(conn, consumer_id)
+            require_consumer(conn, consumer_id)
             set_preference(
                 conn, consumer_id, cast("Preference", channels), datetime.now(UTC), email=email,
                 phone=phone,
@@ -93,46 +98,12 @@ def notify_command(
 @consumer_app.command("show")
 def show_command(consumer_id: Annotated[str, typer.Argument()]) -> None:
     """The account, its meters and its tariff assignments, as JSON."""
-    with make_engine(get_settings().database_url).connect() as conn:
-        try:
-            account = _require_consumer(conn, consumer_id)
-        except ConsumerError as exc:
-            raise _fail(str(exc)) from None
-        m, t = schema.meters, tariff_assignments
-        meters = conn.execute(
-            select(m.c.id, m.c.status, m.c.sanctioned_load_kw, m.c.phase)
-            .where(m.c.consumer_id == consumer_id)
-            .order_by(m.c.id)
-        ).all()
-        assignments = conn.execute(
-            select(t.c.from_date, t.c.tariff_id, t.c.amperes)
-            .where(t.c.consumer_id == consumer_id)
-            .order_by(t.c.from_date)
-        ).all()
-    document: dict[str, Any] = {
-        **{key: account[key] for key in ("id", "name", "email", "phone", "address", "status")},
-        "category": account["tariff_category"],
-        "meters": [dict(row._mapping) for row in meters],
-        "tariffs": [
-            {"from": row.from_date, "tariff_id": row.tariff_id, "amperes": row.amperes}
-            for row in assignments
-        ],
-    }
-    typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2, default=_json))
-
-
-def _require_consumer(conn: Any, consumer_id: str) -> dict[str, Any]:
-    c = schema.consumers
-    row = conn.execute(select(c).where(c.c.id == consumer_id)).first()
-    if row is None:
-        raise ConsumerError(f"unknown consumer {consumer_id!r}")
-    return dict(row._mapping)
-
-
-def _json(value: object) -> str:
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
+    try:
+        with make_engine(get_settings().database_url).connect() as conn:
+            document = account(conn, consumer_id)
+    except ConsumerError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2))
 
 
 def register(app: typer.Typer) -> None:

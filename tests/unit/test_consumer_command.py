@@ -15,6 +15,7 @@ from meterhub import consumer_command
 from meterhub.billing.service import save_tariff
 from meterhub.billing.tariff import load_tariff
 from meterhub.config import get_settings
+from meterhub.devices.registry import add_meter
 from meterhub.store.db import make_engine
 from meterhub.store.migrate import upgrade
 from meterhub.store.schema_delivery import delivery_preferences
@@ -69,6 +70,10 @@ def test_an_account_is_opened_put_on_a_tariff_and_shown(app: typer.Typer) -> Non
         (["C-2", "--name", " "], "needs a name"),
         (["C-2", "--name", "X", "--email", "sita-at-example"], "not an address"),
         (["C-2", "--name", "X", "--phone", "9812345678"], "international form"),
+        # A trailing newline is not part of an id, an address or a number.
+        (["C-2\n", "--name", "X"], "consumer id"),
+        (["C-2", "--name", "X", "--email", "sita@example.com\n"], "not an address"),
+        (["C-2", "--name", "X", "--phone", "+9779812345678\n"], "international form"),
     ],
 )
 def test_bad_account_details_are_refused_with_the_reason(
@@ -76,6 +81,24 @@ def test_bad_account_details_are_refused_with_the_reason(
 ) -> None:
     code, output = invoke(app, "add", *args)
     assert code == 2 and reason in output
+
+
+def test_an_account_with_meters_is_shown_with_them(app: typer.Typer) -> None:
+    invoke(app, "add", "C-1", "--name", "Sita")
+    engine = make_engine(get_settings().database_url)
+    add_meter(engine, "M-2", consumer_id="C-1", phase=3)
+    add_meter(engine, "M-1", consumer_id="C-1", sanctioned_load_kw=5.0)
+    code, output = invoke(app, "show", "C-1")
+    assert code == 0, output
+    assert orjson.loads(output)["meters"] == [
+        {"id": "M-1", "status": "active", "sanctioned_load_kw": 5.0, "phase": 1},
+        {"id": "M-2", "status": "active", "sanctioned_load_kw": None, "phase": 3},
+    ]
+
+
+def test_an_unknown_account_is_refused_in_one_line(app: typer.Typer) -> None:
+    code, output = invoke(app, "show", "C-9")
+    assert (code, output) == (2, "error: unknown consumer 'C-9'\n")
 
 
 def test_a_second_account_with_the_same_id_is_refused(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Row, insert, or_, select, update
 
@@ -73,6 +73,24 @@ def mark_stale_meters_offline(engine: Engine, after: timedelta) -> list[str]:
             ],
         )
     return list(stale)
+
+
+class ConsumerMeterRow(NamedTuple):
+    id: str
+    status: str
+    sanctioned_load_kw: float | None
+    phase: int
+
+
+def meters_of_consumer(conn: Connection, consumer_id: str) -> list[ConsumerMeterRow]:
+    """The consumer's meters (any status), by id."""
+    m = schema.meters
+    rows = conn.execute(
+        select(m.c.id, m.c.status, m.c.sanctioned_load_kw, m.c.phase)
+        .where(m.c.consumer_id == consumer_id)
+        .order_by(m.c.id)
+    )
+    return [ConsumerMeterRow(*row) for row in rows]
 
 
 # ----------------------------------------------------------------------------- installations
