@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select, update
 
 from meterhub.devices import credentials, mosquitto, registry
 from meterhub.devices.meter_rules import MeterSpec, RowsError
+from meterhub.store import keys
 from meterhub.store.db import make_engine
 from meterhub.store.migrate import upgrade
 from meterhub.store.schema import consumers, meter_installations, meters
@@ -199,7 +200,7 @@ def test_import_registers_nothing_when_the_step_before_commit_fails(engine: Engi
 
 
 def test_import_checks_ids_in_chunks(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "LOOKUP_CHUNK", 2)
+    monkeypatch.setattr(keys, "LOOKUP_CHUNK", 2)
     registry.add_meter(engine, "M-3")
     rows = [(n + 2, MeterSpec(f"M-{n}")) for n in range(5)]
     with pytest.raises(RowsError, match="line 5, column 'id': meter 'M-3' is already registered"):

@@ -7,12 +7,12 @@ as a return value, once; the database holds its hash (and the broker's state is 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy import Connection, Engine
 
 from meterhub.devices import credentials, mosquitto
 from meterhub.devices.meter_rules import (
@@ -23,12 +23,12 @@ from meterhub.devices.meter_rules import (
     RowsError,
     problems,
 )
+from meterhub.store import consumers as consumer_store
 from meterhub.store import meters as meter_store
-from meterhub.store.schema import consumers, meter_installations, meters, transformers
+from meterhub.store import network as network_store
+from meterhub.store.meters import MeterRow
 
 __all__ = ["METER_ROLES", "NO_BROKER_ACCESS"]
-# Ids per IN (...) list when an import checks what the database already holds.
-LOOKUP_CHUNK = 5_000
 
 
 class RegistryError(ValueError):
@@ -55,9 +55,16 @@ class MeterSummary:
     created_at: datetime
 
 
-def _require_row(connection: Connection, table: Table, key: str, what: str) -> None:
-    if connection.execute(select(table.c.id).where(table.c.id == key)).first() is None:
-        raise RegistryError(f"unknown {what} {key!r}: create it first")
+def _require_links(
+    connection: Connection, consumer_id: str | None, transformer_id: str | None
+) -> None:
+    """The consumer and transformer a new meter names must exist."""
+    if consumer_id is not None and not consumer_store.consumer_exists(connection, consumer_id):
+        raise RegistryError(f"unknown consumer {consumer_id!r}: create it first")
+    if transformer_id is not None and not network_store.transformer_exists(
+        connection, transformer_id
+    ):
+        raise RegistryError(f"unknown transformer {transformer_id!r}: create it first")
 
 
 def _meter_row(spec: MeterSpec, credential_hash: str, now: datetime) -> dict[str, Any]:
@@ -118,14 +125,11 @@ def add_meter(
     secret = credentials.generate_secret()
     now = datetime.now(UTC)
     with engine.begin() as connection:
-        if connection.execute(select(meters.c.id).where(meters.c.id == meter_id)).first():
+        if meter_store.meter_exists(connection, meter_id):
             raise DuplicateMeterError(f"meter {meter_id!r} is already registered")
-        if consumer_id is not None:
-            _require_row(connection, consumers, consumer_id, "consumer")
-        if transformer_id is not None:
-            _require_row(connection, transformers, transformer_id, "transformer")
-        connection.execute(
-            meters.insert().values(_meter_row(spec, credentials.hash_secret(secret), now))
+        _require_links(connection, consumer_id, transformer_id)
+        meter_store.insert_meters(
+            connection, [_meter_row(spec, credentials.hash_secret(secret), now)]
         )
         if installed_at is not None and consumer_id is not None:
             meter_store.record_installation(
@@ -158,70 +162,13 @@ def replace_meter(
     meter not yet registered is registered here, with a credential returned once. Both meters'
     spans go into the installation history, which bill runs use to bill the period once."""
     now = now or datetime.now(UTC)
-    if at.tzinfo is None:
-        raise RegistryError("the replacement time needs a time zone")
-    if at > now:
-        raise RegistryError(f"the replacement time {at.isoformat()} is in the future")
-    if new_meter_id == old_meter_id:
-        raise RegistryError("a meter cannot replace itself")
-    mosquitto.validate_meter_id(new_meter_id)
-    secret: str | None = None
+    _check_replacement_request(old_meter_id, new_meter_id, at, now)
     with engine.begin() as connection:
-        old = connection.execute(select(meters).where(meters.c.id == old_meter_id)).first()
-        if old is None:
-            raise UnknownMeterError(f"meter {old_meter_id!r} is not registered")
-        if old.status != "active" or old.role != "consumer" or old.consumer_id is None:
-            raise RegistryError(
-                f"meter {old_meter_id!r} is not an active consumer meter (status {old.status}, "
-                f"role {old.role}, consumer {old.consumer_id})"
-            )
-        current = meter_store.open_installation(connection, old_meter_id)
-        if current is not None and current.installed_at is not None and at <= current.installed_at:
-            raise RegistryError(
-                f"meter {old_meter_id!r} was installed at {current.installed_at.isoformat()}, "
-                "after the replacement time"
-            )
-        new = connection.execute(select(meters).where(meters.c.id == new_meter_id)).first()
-        inherited = {
-            "transformer_id": old.transformer_id,
-            "feeder_id": old.feeder_id,
-            "sanctioned_load_kw": old.sanctioned_load_kw,
-            "phase": old.phase,
-        }
-        if new is None:
-            secret = credentials.generate_secret()
-            connection.execute(
-                meters.insert().values(
-                    id=new_meter_id,
-                    consumer_id=old.consumer_id,
-                    role="consumer",
-                    status="active",
-                    credential_hash=credentials.hash_secret(secret),
-                    created_at=now,
-                    **inherited,
-                )
-            )
-        else:
-            if new.status in NO_BROKER_ACCESS or new.role != "consumer":
-                raise RegistryError(
-                    f"meter {new_meter_id!r} cannot be installed (status {new.status}, "
-                    f"role {new.role})"
-                )
-            if new.consumer_id not in (None, old.consumer_id):
-                raise RegistryError(
-                    f"meter {new_meter_id!r} serves consumer {new.consumer_id!r}: replace or "
-                    "remove it there first"
-                )
-            missing = {k: v for k, v in inherited.items() if getattr(new, k) is None}
-            connection.execute(
-                update(meters)
-                .where(meters.c.id == new_meter_id)
-                .values(consumer_id=old.consumer_id, **missing)
-            )
-        connection.execute(
-            update(meters)
-            .where(meters.c.id == old_meter_id)
-            .values(status="replaced", replaced_by=new_meter_id)
+        old = _replaceable_meter(connection, old_meter_id, at)
+        assert old.consumer_id is not None  # checked by _replaceable_meter
+        secret = _install_in_place_of(connection, old, new_meter_id, now)
+        meter_store.update_meter(
+            connection, old_meter_id, {"status": "replaced", "replaced_by": new_meter_id}
         )
         meter_store.record_swap(
             connection,
@@ -237,61 +184,104 @@ def replace_meter(
     return Replacement(old.consumer_id, secret)
 
 
+def _check_replacement_request(
+    old_meter_id: str, new_meter_id: str, at: datetime, now: datetime
+) -> None:
+    """What can be refused before the database is asked."""
+    if at.tzinfo is None:
+        raise RegistryError("the replacement time needs a time zone")
+    if at > now:
+        raise RegistryError(f"the replacement time {at.isoformat()} is in the future")
+    if new_meter_id == old_meter_id:
+        raise RegistryError("a meter cannot replace itself")
+    mosquitto.validate_meter_id(new_meter_id)
+
+
+def _replaceable_meter(connection: Connection, meter_id: str, at: datetime) -> MeterRow:
+    """The meter to replace: an active consumer meter installed before ``at``."""
+    old = meter_store.load_meter(connection, meter_id)
+    if old is None:
+        raise UnknownMeterError(f"meter {meter_id!r} is not registered")
+    if old.status != "active" or old.role != "consumer" or old.consumer_id is None:
+        raise RegistryError(
+            f"meter {meter_id!r} is not an active consumer meter (status {old.status}, "
+            f"role {old.role}, consumer {old.consumer_id})"
+        )
+    current = meter_store.open_installation(connection, meter_id)
+    if current is not None and current.installed_at is not None and at <= current.installed_at:
+        raise RegistryError(
+            f"meter {meter_id!r} was installed at {current.installed_at.isoformat()}, "
+            "after the replacement time"
+        )
+    return old
+
+
+def _install_in_place_of(
+    connection: Connection, old: MeterRow, new_meter_id: str, now: datetime
+) -> str | None:
+    """Make ``new_meter_id`` the old meter's consumer's meter, inheriting the old one's place
+    in the network and its supply where it has none; registers it if needed and returns its
+    new credential then."""
+    inherited = {
+        "transformer_id": old.transformer_id,
+        "feeder_id": old.feeder_id,
+        "sanctioned_load_kw": old.sanctioned_load_kw,
+        "phase": old.phase,
+    }
+    new = meter_store.load_meter(connection, new_meter_id)
+    if new is None:
+        secret = credentials.generate_secret()
+        row = {
+            "id": new_meter_id,
+            "consumer_id": old.consumer_id,
+            "role": "consumer",
+            "status": "active",
+            "credential_hash": credentials.hash_secret(secret),
+            "created_at": now,
+            **inherited,
+        }
+        meter_store.insert_meters(connection, [row])
+        return secret
+    if new.status in NO_BROKER_ACCESS or new.role != "consumer":
+        raise RegistryError(
+            f"meter {new_meter_id!r} cannot be installed (status {new.status}, role {new.role})"
+        )
+    if new.consumer_id not in (None, old.consumer_id):
+        raise RegistryError(
+            f"meter {new_meter_id!r} serves consumer {new.consumer_id!r}: replace or "
+            "remove it there first"
+        )
+    missing = {k: v for k, v in inherited.items() if getattr(new, k) is None}
+    meter_store.update_meter(connection, new_meter_id, {"consumer_id": old.consumer_id, **missing})
+    return None
+
+
 def rotate_credential(engine: Engine, meter_id: str) -> str:
     """Replace a meter's credential; the old one works until the broker hears of it."""
     secret = credentials.generate_secret()
     with engine.begin() as connection:
-        status = connection.execute(
-            select(meters.c.status).where(meters.c.id == meter_id)
-        ).scalar_one_or_none()
+        status = meter_store.meter_status(connection, meter_id)
         if status is None:
             raise UnknownMeterError(f"meter {meter_id!r} is not registered")
         if status in NO_BROKER_ACCESS:
             raise RegistryError(
                 f"meter {meter_id!r} is {status}: it has no broker access to rotate"
             )
-        connection.execute(
-            update(meters)
-            .where(meters.c.id == meter_id)
-            .values(credential_hash=credentials.hash_secret(secret))
+        meter_store.update_meter(
+            connection, meter_id, {"credential_hash": credentials.hash_secret(secret)}
         )
     return secret
 
 
 def list_meters(engine: Engine) -> list[MeterSummary]:
-    query = select(
-        meters.c.id,
-        meters.c.consumer_id,
-        meters.c.role,
-        meters.c.status,
-        meters.c.phase,
-        meters.c.sanctioned_load_kw,
-        meters.c.credential_hash.is_not(None).label("has_credential"),
-        meters.c.created_at,
-    ).order_by(meters.c.id)
     with engine.connect() as connection:
-        return [MeterSummary(**row._mapping) for row in connection.execute(query)]
+        return [MeterSummary(*row) for row in meter_store.meter_summaries(connection)]
 
 
 def broker_meter_entries(engine: Engine) -> list[tuple[str, str]]:
     """(meter id, hash) of every meter that may connect: has a credential, not retired."""
-    query = (
-        select(meters.c.id, meters.c.credential_hash)
-        .where(meters.c.credential_hash.is_not(None))
-        .where(meters.c.status.not_in(NO_BROKER_ACCESS))
-        .order_by(meters.c.id)
-    )
     with engine.connect() as connection:
-        return [(row.id, row.credential_hash) for row in connection.execute(query)]
-
-
-def _present(connection: Connection, table: Table, keys: Iterable[str]) -> set[str]:
-    wanted = sorted(set(keys))
-    found: set[str] = set()
-    for start in range(0, len(wanted), LOOKUP_CHUNK):
-        chunk = wanted[start : start + LOOKUP_CHUNK]
-        found.update(connection.execute(select(table.c.id).where(table.c.id.in_(chunk))).scalars())
-    return found
+        return meter_store.credential_hashes(connection, except_status=NO_BROKER_ACCESS)
 
 
 def import_meters(
@@ -314,49 +304,48 @@ def import_meters(
     now = now or datetime.now(UTC)
     specs = [spec for _, spec in rows]
     with engine.begin() as connection:
-        registered = _present(connection, meters, (s.meter_id for s in specs))
-        known_consumers = _present(
-            connection, consumers, (s.consumer_id for s in specs if s.consumer_id)
-        )
-        known_transformers = _present(
-            connection, transformers, (s.transformer_id for s in specs if s.transformer_id)
-        )
-        errors: list[RowError] = []
-        for line, spec in rows:
-            if spec.meter_id in registered:
-                errors.append(
-                    RowError(line, "id", f"meter {spec.meter_id!r} is already registered")
-                )
-            if spec.consumer_id is not None and spec.consumer_id not in known_consumers:
-                errors.append(
-                    RowError(
-                        line, "consumer", f"unknown consumer {spec.consumer_id!r}: create it first"
-                    )
-                )
-            if spec.transformer_id is not None and spec.transformer_id not in known_transformers:
-                errors.append(
-                    RowError(
-                        line,
-                        "transformer",
-                        f"unknown transformer {spec.transformer_id!r}: create it first",
-                    )
-                )
+        errors = _import_conflicts(connection, rows)
         if errors:
             raise RowsError(errors)
-        connection.execute(
-            insert(meters),
+        meter_store.insert_meters(
+            connection,
             [_meter_row(spec, h, now) for spec, h in zip(specs, credential_hashes, strict=True)],
         )
-        installations = [
-            {
-                "consumer_id": spec.consumer_id,
-                "meter_id": spec.meter_id,
-                "installed_at": spec.installed_at,
-                "created_at": now,
-            }
-            for spec in specs
-            if spec.installed_at is not None and spec.consumer_id is not None
-        ]
-        if installations:
-            connection.execute(insert(meter_installations), installations)
+        meter_store.record_installations(
+            connection,
+            [
+                (spec.consumer_id, spec.meter_id, spec.installed_at)
+                for spec in specs
+                if spec.installed_at is not None and spec.consumer_id is not None
+            ],
+            now=now,
+        )
         before_commit()
+
+
+def _import_conflicts(
+    connection: Connection, rows: Sequence[tuple[int, MeterSpec]]
+) -> list[RowError]:
+    """Each row whose id is already registered or whose consumer or transformer is unknown."""
+    specs = [spec for _, spec in rows]
+    registered = meter_store.registered_meters(connection, (s.meter_id for s in specs))
+    known_consumers = consumer_store.existing_consumers(
+        connection, (s.consumer_id for s in specs if s.consumer_id)
+    )
+    known_transformers = network_store.existing_transformers(
+        connection, (s.transformer_id for s in specs if s.transformer_id)
+    )
+    errors: list[RowError] = []
+    for line, spec in rows:
+        if spec.meter_id in registered:
+            errors.append(RowError(line, "id", f"meter {spec.meter_id!r} is already registered"))
+        if spec.consumer_id is not None and spec.consumer_id not in known_consumers:
+            errors.append(
+                RowError(
+                    line, "consumer", f"unknown consumer {spec.consumer_id!r}: create it first"
+                )
+            )
+        if spec.transformer_id is not None and spec.transformer_id not in known_transformers:
+            message = f"unknown transformer {spec.transformer_id!r}: create it first"
+            errors.append(RowError(line, "transformer", message))
+    return errors

@@ -5,11 +5,13 @@ Functions take a ``Connection`` and never commit. Rows come back as named tuples
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, insert, select
 
+from meterhub.store.keys import ids_present
 from meterhub.store.schema import consumers
 from meterhub.store.schema_billing import tariff_assignments
 
@@ -34,6 +36,10 @@ class AssignmentRow(NamedTuple):
 def consumer_exists(conn: Connection, consumer_id: str) -> bool:
     query = select(consumers.c.id).where(consumers.c.id == consumer_id)
     return conn.execute(query).first() is not None
+
+
+def existing_consumers(conn: Connection, consumer_ids: Iterable[str]) -> set[str]:
+    return ids_present(conn, consumers.c.id, consumer_ids)
 
 
 def load_consumer(conn: Connection, consumer_id: str) -> ConsumerRow | None:
@@ -67,6 +73,12 @@ def insert_consumer(
             created_at=now,
         )
     )
+
+
+def insert_consumers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Many accounts at once (a fleet registered in one go); ``rows``: columns of ``consumers``."""
+    if rows:
+        conn.execute(insert(consumers), list(rows))
 
 
 def tariff_assignments_of(conn: Connection, consumer_id: str) -> list[AssignmentRow]:

@@ -1,11 +1,14 @@
-"""Meter look-ups the ingest path needs (which meters exist, which went quiet), and the meter
-installation history (which meter served which consumer when)."""
+"""SQL for meters: the look-ups the ingest path needs (which meters exist, which went quiet), the
+registry's rows (registration, credentials, replacement), and the meter installation history
+(which meter served which consumer when).
+
+Functions that take a ``Connection`` never commit."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -15,6 +18,7 @@ from meterhub.billing.meter_spans import Installation
 from meterhub.readings.events import platform_event
 from meterhub.store import schema
 from meterhub.store.events import insert_events
+from meterhub.store.keys import ids_present
 
 
 class MeterDirectory:
@@ -73,6 +77,95 @@ def mark_stale_meters_offline(engine: Engine, after: timedelta) -> list[str]:
             ],
         )
     return list(stale)
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+class MeterRow(NamedTuple):
+    """What registration decisions read of a meter."""
+
+    id: str
+    consumer_id: str | None
+    transformer_id: str | None
+    feeder_id: str | None
+    role: str
+    status: str
+    sanctioned_load_kw: float | None
+    phase: int
+
+
+def load_meter(conn: Connection, meter_id: str) -> MeterRow | None:
+    m = schema.meters
+    query = select(*(m.c[name] for name in MeterRow._fields)).where(m.c.id == meter_id)
+    row = conn.execute(query).first()
+    return None if row is None else MeterRow(*row)
+
+
+def meter_exists(conn: Connection, meter_id: str) -> bool:
+    m = schema.meters
+    return conn.execute(select(m.c.id).where(m.c.id == meter_id)).first() is not None
+
+
+def meter_status(conn: Connection, meter_id: str) -> str | None:
+    m = schema.meters
+    status = conn.execute(select(m.c.status).where(m.c.id == meter_id)).scalar_one_or_none()
+    return None if status is None else str(status)
+
+
+def registered_meters(conn: Connection, meter_ids: Iterable[str]) -> set[str]:
+    return ids_present(conn, schema.meters.c.id, meter_ids)
+
+
+def insert_meters(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``rows``: columns of ``meters``."""
+    if rows:
+        conn.execute(insert(schema.meters), list(rows))
+
+
+def update_meter(conn: Connection, meter_id: str, values: Mapping[str, Any]) -> None:
+    m = schema.meters
+    conn.execute(update(m).where(m.c.id == meter_id).values(**values))
+
+
+class MeterSummaryRow(NamedTuple):
+    id: str
+    consumer_id: str | None
+    role: str
+    status: str
+    phase: int
+    sanctioned_load_kw: float | None
+    has_credential: bool
+    created_at: datetime
+
+
+def meter_summaries(conn: Connection) -> list[MeterSummaryRow]:
+    """Every meter, by id."""
+    m = schema.meters
+    query = select(
+        m.c.id,
+        m.c.consumer_id,
+        m.c.role,
+        m.c.status,
+        m.c.phase,
+        m.c.sanctioned_load_kw,
+        m.c.credential_hash.is_not(None).label("has_credential"),
+        m.c.created_at,
+    ).order_by(m.c.id)
+    return [MeterSummaryRow(*row) for row in conn.execute(query)]
+
+
+def credential_hashes(conn: Connection, *, except_status: Collection[str]) -> list[tuple[str, str]]:
+    """(meter id, credential hash) of every meter with a credential and a status not in
+    ``except_status``, by id."""
+    m = schema.meters
+    query = (
+        select(m.c.id, m.c.credential_hash)
+        .where(m.c.credential_hash.is_not(None))
+        .where(m.c.status.not_in(list(except_status)))
+        .order_by(m.c.id)
+    )
+    return [(row.id, row.credential_hash) for row in conn.execute(query)]
 
 
 class ConsumerMeterRow(NamedTuple):
@@ -155,6 +248,20 @@ def record_installation(
             created_at=now,
         )
     )
+
+
+def record_installations(
+    conn: Connection, installed: Sequence[tuple[str, str, datetime]], *, now: datetime
+) -> None:
+    """``record_installation`` for many (consumer, meter, installed at) at once: an import."""
+    if installed:
+        conn.execute(
+            insert(schema.meter_installations),
+            [
+                {"consumer_id": c, "meter_id": m, "installed_at": at, "created_at": now}
+                for c, m, at in installed
+            ],
+        )
 
 
 def record_removal(
