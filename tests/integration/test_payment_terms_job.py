@@ -12,7 +12,8 @@ from billing_support import EXAMPLES, add_tariff
 from sqlalchemy import Engine, insert, select
 
 from conftest import count_rows
-from meterhub.billing import delivery, payments
+from meterhub.billing import delivery
+from meterhub.billing import service as payments
 from meterhub.billing.dunning import apply_payment_terms
 from meterhub.billing.gateways.base import PaymentNotice
 from meterhub.billing.tariff import load_tariff

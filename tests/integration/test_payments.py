@@ -15,10 +15,9 @@ from sqlalchemy import Engine, insert, select
 from conftest import count_rows
 from meterhub.billing.gateways.base import PaymentNotice
 from meterhub.billing.gateways.stripe import StripeGateway, signature_header
-from meterhub.billing.payments import (
+from meterhub.billing.payments.terms import assess_late_fee, grant_prompt_payment_rebate
+from meterhub.billing.service import (
     PaymentRefused,
-    assess_late_fee,
-    grant_prompt_payment_rebate,
     record_counter_payment,
     record_notice,
     record_notice_once,

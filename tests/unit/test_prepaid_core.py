@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meterhub.billing.prepaid import (
+from meterhub.billing.core.prepaid import (
     DisconnectPolicy,
     IntervalPricer,
     crossed_levels,

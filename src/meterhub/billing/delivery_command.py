@@ -164,7 +164,7 @@ def prepaid_topup_command(
 ) -> None:
     """Credit a top-up: a counter payment (ledger credit and receipt) that credits the prepaid
     account and requests reconnection if it brings a disconnected account above zero."""
-    from meterhub.billing.payments import PaymentRefused, record_topup
+    from meterhub.billing.service import PaymentRefused, record_topup
 
     value = _amount(amount)
     if method not in ("cash", "cheque"):

@@ -27,11 +27,11 @@ from sqlalchemy import Connection, Engine, Row
 
 from meterhub.billing import delivery, ledger
 from meterhub.billing.late_fees import OpenBill, Reminder, reminders_on
-from meterhub.billing.payments import assess_late_fee, grant_prompt_payment_rebate
+from meterhub.billing.payments.ledger import entries, lock_ledger, post_issued_bills
+from meterhub.billing.payments.terms import assess_late_fee, grant_prompt_payment_rebate
 from meterhub.billing.repository import load_tariffs
 from meterhub.billing.tariff import PaymentTerms, Tariff, TariffGap
 from meterhub.store import bills as bill_store
-from meterhub.store import payments_store as store
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +147,9 @@ def _consumer(
 ) -> None:
     # The lock, the posting of new bills and the entries once per consumer, not per bill and
     # rule: the entries are read again only after something was posted.
-    store.lock(conn, f"ledger:{consumer_id}")
-    store.post_issued_bills(conn, consumer_id)
-    entries = store.entries(conn, consumer_id)
+    lock_ledger(conn, consumer_id)
+    post_issued_bills(conn, consumer_id)
+    posted = entries(conn, consumer_id)
     rows = sorted(bill_store.issued_bills_of(conn, consumer_id), key=lambda r: (r.due_date, r.id))
     terms = {row.id: terms_of(tariffs, row.tariff_id, row.tariff_version) for row in rows}
     for row in rows:
@@ -158,21 +158,21 @@ def _consumer(
             continue
         if bill_terms.late_fees and row.due_date < today:
             fee = assess_late_fee(
-                conn, consumer_id, row.id, bill_terms, today, locked=(row, entries)
+                conn, consumer_id, row.id, bill_terms, today, locked=(row, posted)
             )
             if fee > 0:
                 outcome.late_fees += 1
                 outcome.late_fee_total += fee
-                entries = store.entries(conn, consumer_id)
+                posted = entries(conn, consumer_id)
         if bill_terms.prompt_payment_rebate_percent is not None:
             rebate = grant_prompt_payment_rebate(
-                conn, consumer_id, row.id, bill_terms, today, locked=(row, entries)
+                conn, consumer_id, row.id, bill_terms, today, locked=(row, posted)
             )
             if rebate > 0:
                 outcome.rebates += 1
                 outcome.rebate_total += rebate
-                entries = store.entries(conn, consumer_id)
-    account = ledger.account(entries, today)
+                posted = entries(conn, consumer_id)
+    account = ledger.account(posted, today)
     open_amount = {item.ref: item.open for item in account.open_items if item.kind == "bill"}
     by_ref: dict[str, Row[Any]] = {str(row.id): row for row in rows}
     open_bills = [

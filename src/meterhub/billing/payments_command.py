@@ -10,7 +10,7 @@ import orjson
 import typer
 
 from meterhub.billing.ledger import Account
-from meterhub.billing.payments import PaymentRefused, record_counter_payment, statement
+from meterhub.billing.service import PaymentRefused, record_counter_payment, statement
 from meterhub.config import get_settings
 from meterhub.store.db import make_engine
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from meterhub.billing import delivery, prepaid
+from meterhub.billing.core.prepaid import policy_for
 from meterhub.billing.repository import stored_tariff
 from meterhub.billing.tariff import Tariff, TariffGap, TariffInvalid, load_tariff
 from meterhub.config import Settings
@@ -76,7 +77,7 @@ def run_account(
     conn: Connection, settings: Settings, consumer_id: str, tariff: Tariff, now: datetime
 ) -> prepaid.AccrualOutcome:
     """Accrue one account and queue its warnings, in the caller's transaction."""
-    policy = prepaid.policy_for(
+    policy = policy_for(
         tariff,
         now,
         start=settings.prepaid_disconnect_from,

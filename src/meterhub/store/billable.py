@@ -72,3 +72,17 @@ def close_consumer(
     conn.execute(update(m).where(m.c.id.in_(list(meter_ids))).values(status="inactive"))
     for meter_id in meter_ids:
         meter_store.record_removal(conn, consumer_id=consumer_id, meter_id=meter_id, at=at, now=now)
+
+
+def consumer_name(conn: Connection, consumer_id: str) -> str | None:
+    """The consumer's name; None for an unknown consumer."""
+    c = schema.consumers
+    name = conn.execute(select(c.c.name).where(c.c.id == consumer_id)).scalar()
+    return None if name is None else str(name)
+
+
+def sanctioned_load(conn: Connection, meter_id: str) -> float | None:
+    """The meter's sanctioned load in kW, if it has one."""
+    m = schema.meters
+    load = conn.execute(select(m.c.sanctioned_load_kw).where(m.c.id == meter_id)).scalar()
+    return None if load is None else float(load)

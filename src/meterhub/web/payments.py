@@ -1,7 +1,7 @@
 """Payment gateway webhooks: POST /api/v1/payments/webhooks/{gateway}.
 
 The body is read raw (a signature is over the exact bytes the gateway sent), verified by the
-gateway's adapter, parsed to a notice and recorded once by ``billing.payments``. 400: bad or
+gateway's adapter, parsed to a notice and recorded once by ``billing.service``. 400: bad or
 stale signature, nothing stored. 200: recorded, a repeat of a recorded payment, or an event
 that is not a payment (so the gateway stops retrying it). 422: genuine but unrecordable
 (no consumer id, unknown consumer): the gateway retries and an operator sees it.
@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from meterhub.billing.gateways.base import NoticeInvalid, PaymentGateway, SignatureInvalid
-from meterhub.billing.payments import PaymentRefused, record_notice_once
+from meterhub.billing.service import PaymentRefused, record_notice_once
 
 
 def payments_router(engine: Engine, gateways: Mapping[str, PaymentGateway]) -> APIRouter:
