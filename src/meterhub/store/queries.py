@@ -34,6 +34,11 @@ class MeterOverview:
     last_voltage_v: float | None
 
 
+def ping(conn: Connection) -> None:
+    """Raises unless the database answers a query."""
+    conn.execute(select(1))
+
+
 def meters_overview(conn: Connection, *, limit: int = 500, offset: int = 0) -> list[MeterOverview]:
     m = schema.meters
     r = schema.readings

@@ -1,0 +1,1 @@
+"""The HTTP surface: ``routes`` holds one router per area; ``main.api_router`` gathers /api/v1."""
