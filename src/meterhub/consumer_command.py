@@ -21,7 +21,7 @@ from meterhub.consumers.service import (
 from meterhub.store.db import make_engine
 
 if TYPE_CHECKING:
-    from meterhub.billing.delivery import Preference
+    from meterhub.billing.service import Preference
 
 consumer_app = typer.Typer(help="Consumer accounts: details, tariff, notification channels.")
 
@@ -78,7 +78,7 @@ def notify_command(
     phone: Annotated[str | None, typer.Option("--phone", help="instead of the account's")] = None,
 ) -> None:
     """How bills, receipts, reminders and warnings reach the consumer."""
-    from meterhub.billing.delivery import CHANNELS_OF, set_preference
+    from meterhub.billing.service import CHANNELS_OF, set_preference
 
     if channels not in CHANNELS_OF:
         raise _fail(f"--channels must be one of {', '.join(CHANNELS_OF)}")

@@ -25,8 +25,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from typer.testing import CliRunner
 
 from meterhub.billing import delivery
-from meterhub.billing.delivery import BillNotice
-from meterhub.billing.delivery_command import bill_pdf
+from meterhub.billing.delivery import BillNotice, bill_pdf
 from meterhub.billing.runs import run_bills
 from meterhub.cli import app
 from meterhub.config import Settings, get_settings

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from meterhub.billing.delivery_command import queue_and_send
+from meterhub.billing.delivery import queue_and_send
 from meterhub.billing.dunning import TermsOutcome, apply_payment_terms
 from meterhub.billing.prepaid_run import accrue_all
 from meterhub.billing.runs import DEFAULT_UTILITY, RunResult, due_periods, run_bills

@@ -27,28 +27,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Engine,
-    Row,
-    String,
-    and_,
-    cast,
-    exists,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, Row
 
+from meterhub.billing.document import render_pdf
 from meterhub.billing.receipts import balance_words
+from meterhub.billing.repository import load_bill
+from meterhub.config import Settings
 from meterhub.notify.channels import Attachment, Channel, Message
 from meterhub.notify.templates import render
-from meterhub.store.schema import consumers
-from meterhub.store.schema_delivery import deliveries, delivery_preferences
-from meterhub.store.tables import metadata
+from meterhub.store import bills as bill_store
+from meterhub.store import deliveries as delivery_store
 
 log = logging.getLogger(__name__)
 
@@ -110,30 +98,14 @@ def set_preference(
 ) -> None:
     if channels not in CHANNELS_OF:
         raise ValueError(f"channels must be one of {', '.join(CHANNELS_OF)}")
-    values = {"channels": channels, "email": email, "phone": phone, "updated_at": now}
-    changed = conn.execute(
-        update(delivery_preferences)
-        .where(delivery_preferences.c.consumer_id == consumer_id)
-        .values(**values)
-    ).rowcount
-    if not changed:
-        conn.execute(insert(delivery_preferences).values(consumer_id=consumer_id, **values))
+    delivery_store.set_preference(
+        conn, consumer_id, channels, email=email, phone=phone, updated_at=now
+    )
 
 
 def consumer_addresses(conn: Connection, consumer_id: str) -> tuple[str, dict[str, str]]:
     """The consumer's name and where their messages go, per their preferences."""
-    row = conn.execute(
-        select(
-            consumers.c.name,
-            consumers.c.email,
-            consumers.c.phone,
-            delivery_preferences.c.channels,
-            delivery_preferences.c.email.label("pref_email"),
-            delivery_preferences.c.phone.label("pref_phone"),
-        )
-        .select_from(consumers.outerjoin(delivery_preferences))
-        .where(consumers.c.id == consumer_id)
-    ).first()
+    row = delivery_store.recipient(conn, consumer_id)
     if row is None:
         raise LookupError(f"no consumer {consumer_id}")
     return row.name, addresses(
@@ -158,32 +130,21 @@ def enqueue(
     template = "low_balance" if kind == "warning" else kind
     queued = 0
     for channel, address in targets.items():
-        already = conn.execute(
-            select(deliveries.c.id).where(
-                deliveries.c.kind == kind,
-                deliveries.c.subject_id == subject_id,
-                deliveries.c.channel == channel,
-            )
-        ).first()
-        if already is not None:
+        if delivery_store.is_queued(conn, kind, subject_id, channel):
             continue
         subject, body = render(
             template, channel, name=name, consumer_id=consumer_id, **dict(values)
         )
-        conn.execute(
-            insert(deliveries).values(
-                kind=kind,
-                subject_id=subject_id,
-                consumer_id=consumer_id,
-                channel=channel,
-                address=address,
-                subject=subject,
-                body=body,
-                status="queued",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
+        delivery_store.queue(
+            conn,
+            kind=kind,
+            subject_id=subject_id,
+            consumer_id=consumer_id,
+            channel=channel,
+            address=address,
+            subject=subject,
+            body=body,
+            now=now,
         )
         queued += 1
     return queued
@@ -221,17 +182,8 @@ def enqueue_bill(
 def enqueue_issued_bills(
     conn: Connection, now: datetime, *, link_url: str = "", attached: bool = False
 ) -> int:
-    """Queue every issued bill that has no delivery yet (bills of the bill-run capability)."""
-    bills = metadata.tables.get("bills")
-    if bills is None:  # the bill-run capability is not installed
-        return 0
-    queued_already = exists().where(
-        deliveries.c.kind == "bill",
-        deliveries.c.subject_id == cast(bills.c.id, String),
-    )
-    rows = conn.execute(
-        select(bills).where(bills.c.status == "issued", ~queued_already).order_by(bills.c.id)
-    ).all()
+    """Queue every issued bill that has no delivery yet."""
+    rows = delivery_store.unqueued_issued_bills(conn)
     queued = 0
     for row in rows:
         last_day = row.period_end - timedelta(days=1)
@@ -341,9 +293,7 @@ def deliver_due(
     channel are claimed: the others stay queued (counted as skipped)."""
     wanted = sorted(channels)
     with engine.connect() as conn:
-        skipped = conn.execute(
-            select(func.count()).where(_due(now), deliveries.c.channel.not_in(wanted))
-        ).scalar_one()
+        skipped = delivery_store.count_due_elsewhere(conn, wanted, now)
     sent = failed = 0
     started = time.monotonic()
     while sent + failed < limit:
@@ -352,8 +302,8 @@ def deliver_due(
         claim_now = now + timedelta(seconds=time.monotonic() - started)
         token = uuid.uuid4().hex
         with engine.begin() as conn:
-            found, rows = _claim(
-                conn, wanted, claim_now, token, min(batch, limit - sent - failed), lease
+            found, rows = delivery_store.claim(
+                conn, wanted, claim_now, token, min(batch, limit - sent - failed), claim_now + lease
             )
         if not found:
             break
@@ -366,54 +316,7 @@ def deliver_due(
                 sent += 1
             else:
                 failed += 1
-    return SendCounts(sent, failed, int(skipped))
-
-
-def _due(now: datetime) -> ColumnElement[bool]:
-    return and_(
-        deliveries.c.status.in_(("queued", "failed")),
-        deliveries.c.next_attempt_at.is_not(None),
-        deliveries.c.next_attempt_at <= now,
-        or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until <= now),
-    )
-
-
-def _claim(
-    conn: Connection,
-    channel_names: Sequence[str],
-    now: datetime,
-    token: str,
-    count: int,
-    lease: timedelta,
-) -> tuple[bool, list[Row[Any]]]:
-    """Take up to ``count`` due rows for this sender; returns whether any row was due and the
-    rows claimed. The lease is set only where the row is still due and unclaimed, so of two
-    senders racing for a row exactly one gets it.
-
-    Two statements, not ``UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)``:
-    PostgreSQL may rescan such a subquery per row and then claims far more than ``n``."""
-    candidates = (
-        select(deliveries.c.id)
-        .where(_due(now), deliveries.c.channel.in_(channel_names))
-        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-        .limit(count)
-    )
-    if conn.dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    ids = list(conn.execute(candidates).scalars())
-    if not ids:
-        return False, []
-    conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id.in_(ids), _due(now))
-        .values(claimed_until=now + lease, claim_token=token)
-    )
-    claimed = conn.execute(
-        select(deliveries)
-        .where(deliveries.c.claim_token == token)
-        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-    ).all()
-    return True, list(claimed)
+    return SendCounts(sent, failed, skipped)
 
 
 def _send(
@@ -439,7 +342,7 @@ def _record(
     retry_seconds: int,
 ) -> None:
     attempts = row.attempts + 1
-    values: dict[str, Any] = {"attempts": attempts, "claimed_until": None, "claim_token": None}
+    values: dict[str, Any] = {"attempts": attempts}
     if ok:
         values |= {"status": "sent", "sent_at": now, "next_attempt_at": None}
     else:
@@ -450,12 +353,8 @@ def _record(
                 attempts, now, base_seconds=retry_seconds, max_attempts=max_attempts
             ),
         }
-    changed = conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id == row.id, deliveries.c.claim_token == token)
-        .values(**values)
-    ).rowcount
-    if not changed:  # the lease ran out mid-send and another sender took the row over
+    if not delivery_store.record_outcome(conn, row.id, token, values):
+        # The lease ran out mid-send and another sender took the row over.
         log.warning("delivery %s: lease lost before its outcome was recorded", row.id)
 
 
@@ -463,33 +362,53 @@ def list_deliveries(
     conn: Connection, *, failed_only: bool = False, limit: int = 500
 ) -> list[dict[str, Any]]:
     """Deliveries, newest first; ``failed_only``: those whose last attempt failed."""
-    query = select(
-        deliveries.c.id,
-        deliveries.c.kind,
-        deliveries.c.subject_id,
-        deliveries.c.consumer_id,
-        deliveries.c.channel,
-        deliveries.c.address,
-        deliveries.c.status,
-        deliveries.c.attempts,
-        deliveries.c.last_error,
-        deliveries.c.next_attempt_at,
-        deliveries.c.sent_at,
-    )
-    if failed_only:
-        query = query.where(deliveries.c.status == "failed")
-    rows = conn.execute(query.order_by(deliveries.c.id.desc()).limit(limit)).all()
-    return [{str(key): value for key, value in row._mapping.items()} for row in rows]
+    return delivery_store.list_deliveries(conn, failed_only=failed_only, limit=limit)
 
 
 def retry_now(conn: Connection, now: datetime) -> int:
     """Make every failed delivery due now, including those that used up their attempts."""
-    return conn.execute(
-        update(deliveries)
-        .where(
-            deliveries.c.status == "failed",
-            # A row a sender holds right now is left to it: its outcome is about to be recorded.
-            or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until <= now),
-        )
-        .values(next_attempt_at=now, attempts=0)
-    ).rowcount
+    return delivery_store.retry_now(conn, now)
+
+
+# ---------------------------------------------------------------------------- the daily send
+
+
+def queue_and_send(
+    engine: Engine,
+    settings: Settings,
+    channels: Mapping[str, Channel],
+    now: datetime,
+    *,
+    retry: bool = False,
+) -> dict[str, int]:
+    """Queue issued bills not yet queued (with their PDF), then send everything due."""
+    with engine.begin() as conn:
+        if retry:
+            retry_now(conn, now)
+        queued = enqueue_issued_bills(conn, now, link_url=settings.bill_link_url, attached=True)
+    counts = deliver_due(
+        engine,
+        channels,
+        now,
+        max_attempts=settings.delivery_max_attempts,
+        retry_seconds=settings.delivery_retry_seconds,
+        attachments=bill_pdf,
+    )
+    return {
+        "queued": queued,
+        "sent": counts.sent,
+        "failed": counts.failed,
+        "skipped": counts.skipped,
+    }
+
+
+def bill_pdf(conn: Connection, kind: str, subject_id: str) -> Sequence[Attachment]:
+    """The issued bill's PDF (the bill-document renderer, from the stored bill: nothing is
+    recomputed), attached to bill e-mails."""
+    if kind != "bill":
+        return ()
+    number = bill_store.number_of(conn, int(subject_id))
+    stored = None if number is None else load_bill(conn, number)
+    if stored is None:
+        return ()
+    return (Attachment(f"bill-{stored.number}.pdf", render_pdf(stored)),)

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import orjson
 import typer
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from meterhub.billing import delivery, prepaid
-from meterhub.billing.document import render_pdf
 from meterhub.billing.prepaid_run import accrue_all
-from meterhub.billing.repository import load_bill
 from meterhub.config import Settings, get_settings
-from meterhub.notify.channels import Attachment, Channel, ChannelError, configured_channels
-from meterhub.store import bills as bill_store
+from meterhub.notify.channels import ChannelError, configured_channels
 from meterhub.store.db import make_engine
 
 
@@ -33,21 +29,6 @@ def _now() -> datetime:
 
 def _json(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
-
-
-# ---------------------------------------------------------------------------- bill PDFs
-
-
-def bill_pdf(conn: Connection, kind: str, subject_id: str) -> Sequence[Attachment]:
-    """The issued bill's PDF (the bill-document renderer, from the stored bill: nothing is
-    recomputed), attached to bill e-mails."""
-    if kind != "bill":
-        return ()
-    number = bill_store.number_of(conn, int(subject_id))
-    stored = None if number is None else load_bill(conn, number)
-    if stored is None:
-        return ()
-    return (Attachment(f"bill-{stored.number}.pdf", render_pdf(stored)),)
 
 
 # ---------------------------------------------------------------------------- delivery
@@ -70,41 +51,12 @@ def deliver_command(
             "no channel configured: set METERHUB_EMAIL_URL and/or METERHUB_SMS_URL", err=True
         )
         raise typer.Exit(2)
-    counts = queue_and_send(_engine(settings), settings, channels, _now(), retry=retry_failed)
+    counts = delivery.queue_and_send(
+        _engine(settings), settings, channels, _now(), retry=retry_failed
+    )
     typer.echo(_json(counts))
     if counts["failed"]:
         raise typer.Exit(1)
-
-
-def queue_and_send(
-    engine: Engine,
-    settings: Settings,
-    channels: Mapping[str, Channel],
-    now: datetime,
-    *,
-    retry: bool = False,
-) -> dict[str, int]:
-    """Queue issued bills not yet queued (with their PDF), then send everything due."""
-    with engine.begin() as conn:
-        if retry:
-            delivery.retry_now(conn, now)
-        queued = delivery.enqueue_issued_bills(
-            conn, now, link_url=settings.bill_link_url, attached=True
-        )
-    counts = delivery.deliver_due(
-        engine,
-        channels,
-        now,
-        max_attempts=settings.delivery_max_attempts,
-        retry_seconds=settings.delivery_retry_seconds,
-        attachments=bill_pdf,
-    )
-    return {
-        "queued": queued,
-        "sent": counts.sent,
-        "failed": counts.failed,
-        "skipped": counts.skipped,
-    }
 
 
 def deliveries_command(

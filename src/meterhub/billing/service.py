@@ -7,6 +7,7 @@ callers outside billing import from here.
 from __future__ import annotations
 
 from meterhub.billing.core.stored_bill import StoredBill
+from meterhub.billing.delivery import CHANNELS_OF, Preference, set_preference
 from meterhub.billing.payments.ledger import statement
 from meterhub.billing.payments.record import (
     PaymentRefused,
@@ -22,7 +23,9 @@ from meterhub.store.bills import bills_of_period
 from meterhub.store.tariffs import assign_tariff
 
 __all__ = [
+    "CHANNELS_OF",
     "PaymentRefused",
+    "Preference",
     "Recorded",
     "StoredBill",
     "add_adjustment",
@@ -36,5 +39,6 @@ __all__ = [
     "record_topup",
     "run_status",
     "save_tariff",
+    "set_preference",
     "statement",
 ]
