@@ -33,7 +33,7 @@ TARGETS = (
 
 def run_round(examples: int, seed: int, out: Path) -> bool:
     """One pass of every target; True when every property held."""
-    env = {**os.environ, "METERHUB_FUZZ_EXAMPLES": str(examples)}
+    env = {**os.environ, "MH_FUZZ_EXAMPLES": str(examples)}
     command = [
         sys.executable,
         "-m",

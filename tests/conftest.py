@@ -31,9 +31,9 @@ settings.load_profile("meterhub")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-PG_ADMIN_URL = os.environ.get("METERHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-MQTT_HOST = os.environ.get("METERHUB_TEST_MQTT_HOST", "127.0.0.1")
-MQTT_PORT = int(os.environ.get("METERHUB_TEST_MQTT_PORT", "1883"))
+PG_ADMIN_URL = os.environ.get("MH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+MQTT_HOST = os.environ.get("MH_TEST_MQTT_HOST", "127.0.0.1")
+MQTT_PORT = int(os.environ.get("MH_TEST_MQTT_PORT", "1883"))
 
 
 def in_ci() -> bool:

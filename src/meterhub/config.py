@@ -1,13 +1,20 @@
-"""Settings from METERHUB_* environment variables, optionally a TOML file (METERHUB_CONFIG)."""
+"""Settings from METERHUB_* environment variables, optionally a TOML file (METERHUB_CONFIG).
+
+A METERHUB_* variable that is no setting, or a key of the file that is none, is refused with the
+name of the closest setting: an operator's typo would otherwise leave the default in force,
+silently.
+"""
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Iterable, Mapping
 from datetime import time
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
@@ -18,9 +25,18 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+PREFIX = "METERHUB_"
+CONFIG_VARIABLE = "METERHUB_CONFIG"
+# Variables with the prefix that are not settings: read where they are needed.
+OTHER_VARIABLES = (CONFIG_VARIABLE, "METERHUB_EDGE_MQTT_URL")
+
+
+class UnknownSettingError(ValueError):
+    """A METERHUB_* variable or a key of the settings file that no setting reads."""
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="METERHUB_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore")
 
     database_url: str = Field(
         default="sqlite:///data/meterhub.db",
@@ -126,11 +142,49 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        fields = list(settings_cls.model_fields)
+        check_environment(os.environ, fields)
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        toml_path = os.environ.get("METERHUB_CONFIG")
+        toml_path = os.environ.get(CONFIG_VARIABLE)
         if toml_path:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+            toml = TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path))
+            check_file_keys(toml.toml_data, fields, toml_path)
+            sources.append(toml)
         return tuple(sources)
+
+
+def check_environment(environ: Mapping[str, str], fields: Iterable[str]) -> None:
+    """Raise ``UnknownSettingError`` naming every METERHUB_* variable that is no setting (the
+    prefix and names are case-insensitive, as for the settings themselves)."""
+    known = [PREFIX + name.upper() for name in fields] + list(OTHER_VARIABLES)
+    unknown = sorted(
+        key for key in environ if key.upper().startswith(PREFIX) and key.upper() not in known
+    )
+    if unknown:
+        raise UnknownSettingError(
+            "\n".join(_not_a_setting(key, key.upper(), known) for key in unknown)
+        )
+
+
+def check_file_keys(document: Mapping[str, Any], fields: Iterable[str], path: str) -> None:
+    """Raise ``UnknownSettingError`` naming every key of the settings file that is no setting
+    (case-insensitive, as the file is read)."""
+    known = list(fields)
+    unknown = sorted(key for key in document if key.lower() not in known)
+    if unknown:
+        raise UnknownSettingError(
+            "\n".join(f"{path}: {_not_a_setting(key, key.lower(), known)}" for key in unknown)
+        )
+
+
+def _not_a_setting(name: str, compared: str, known: list[str]) -> str:
+    # Compared without the prefix they all share, which would make any name look close.
+    bare = {k.removeprefix(PREFIX): k for k in known}
+    close = difflib.get_close_matches(compared.removeprefix(PREFIX), list(bare), n=1)
+    hint = (
+        f"did you mean {bare[close[0]]}?" if close else "the settings are in docs/configuration.md"
+    )
+    return f"{name} is not a setting; {hint}"
 
 
 @lru_cache(maxsize=1)

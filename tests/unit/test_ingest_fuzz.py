@@ -1,6 +1,6 @@
 """Fuzzing the native decoder and the whole decode-check-store path (SQLite) with hostile payloads.
 
-A few thousand examples each in CI (``METERHUB_FUZZ_EXAMPLES`` raises it; scripts/fuzz.py runs
+A few thousand examples each in CI (``MH_FUZZ_EXAMPLES`` raises it; scripts/fuzz.py runs
 the same properties for hours). Every crasher found becomes a regression test in
 tests/unit/test_hostile_payloads.py.
 """
@@ -32,7 +32,7 @@ from meterhub.store.db import make_engine
 from meterhub.store.ingest_writes import IngestWriter, WriteResult
 from meterhub.store.migrate import upgrade
 
-EXAMPLES = int(os.environ.get("METERHUB_FUZZ_EXAMPLES", "2000"))
+EXAMPLES = int(os.environ.get("MH_FUZZ_EXAMPLES", "2000"))
 NOW = datetime.now(UTC).replace(microsecond=0)
 RULES = IngestRules("meters", ReadingLimits(), 256 * 1024, accept_unknown_meters=False)
 fuzz = settings(

@@ -36,7 +36,7 @@ contexts = st.builds(
     authentication_key=st.sampled_from([None, bytes(range(16, 32))]),
 )
 # scripts/fuzz.py raises this for long runs.
-MANY = settings(max_examples=int(os.environ.get("METERHUB_FUZZ_EXAMPLES", "1000")))
+MANY = settings(max_examples=int(os.environ.get("MH_FUZZ_EXAMPLES", "1000")))
 
 
 # --- the property ---------------------------------------------------------------------------
