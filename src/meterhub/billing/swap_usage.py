@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 
 from meterhub.billing.determinants import KWH_QUANTUM, period_bounds_utc
 from meterhub.billing.meter_spans import (
+    Installation,
     OverlappingMeters,
     Span,
     intervals_in_spans,
@@ -65,7 +66,7 @@ def usage_across_swaps(
     postpaid service in the period at all (supplied only after it, or prepaid all of it)."""
     first, last = period_bounds_utc(start, end, tariff.zone)
     prepaid_from = prepaid_from or {}
-    history = meter_store.installations(conn, [consumer for consumer, _ in current], first, last)
+    history = _history(conn, [consumer for consumer, _ in current], first, last)
     found: dict[str, SwapUsage] = {}
     refused: dict[str, str] = {}
     unserved: set[str] = set()
@@ -107,6 +108,13 @@ def usage_across_swaps(
             service,
         )
     return found, refused, unserved
+
+
+def _history(
+    conn: Connection, consumer_ids: Sequence[str], first: datetime, last: datetime
+) -> dict[str, list[Installation]]:
+    rows = meter_store.installations(conn, consumer_ids, first, last)
+    return {consumer: [Installation(*row) for row in found] for consumer, found in rows.items()}
 
 
 def _clip(span: Span, last: datetime) -> Span:

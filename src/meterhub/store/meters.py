@@ -14,7 +14,6 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Row, insert, or_, select, update
 
-from meterhub.billing.meter_spans import Installation
 from meterhub.readings.events import platform_event
 from meterhub.store import schema
 from meterhub.store.events import insert_events
@@ -189,9 +188,20 @@ def meters_of_consumer(conn: Connection, consumer_id: str) -> list[ConsumerMeter
 # ----------------------------------------------------------------------------- installations
 
 
+class InstallationRow(NamedTuple):
+    """``meter_id`` served the consumer over [installed_at, removed_at); None at either end
+    means open (before records began, still installed)."""
+
+    meter_id: str
+    installed_at: datetime | None
+    removed_at: datetime | None
+    initial_reading_kwh: float | None
+    final_reading_kwh: float | None
+
+
 def installations(
     conn: Connection, consumer_ids: Sequence[str], first: datetime, last: datetime
-) -> dict[str, list[Installation]]:
+) -> dict[str, list[InstallationRow]]:
     """Each consumer's installation rows that have not ended before ``first``, oldest first.
 
     Rows that begin at or after ``last`` are kept: a meter installed after the period says
@@ -204,10 +214,10 @@ def installations(
         .where(or_(t.c.removed_at.is_(None), t.c.removed_at > first))
         .order_by(t.c.consumer_id, t.c.id)
     ).all()
-    found: dict[str, list[Installation]] = {}
+    found: dict[str, list[InstallationRow]] = {}
     for row in rows:
         found.setdefault(row.consumer_id, []).append(
-            Installation(
+            InstallationRow(
                 row.meter_id,
                 row.installed_at,
                 row.removed_at,
