@@ -27,7 +27,7 @@ from billing_support import (
 from sqlalchemy import Engine, func, insert, select, text
 
 from meterhub.billing import service as billing
-from meterhub.billing.run_usage import micro_kwh_sql, usage_by_meter, usage_from_intervals
+from meterhub.billing.run_usage import usage_by_meter, usage_from_intervals
 from meterhub.billing.runs import PeriodNotOver, run_bills
 from meterhub.billing.tariff import load_tariff
 from meterhub.config import Settings
@@ -35,6 +35,7 @@ from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
 from meterhub.store import bills as bill_store
 from meterhub.store import schema
+from meterhub.store.bill_usage import micro_kwh_sql
 from meterhub.store.queries import load_intervals
 from meterhub.store.schema_billing import bill_lines, bills
 

@@ -2,29 +2,17 @@
 
 Two ways to the same numbers. ``usage_from_intervals`` is the pure one (``compute_determinants``
 over ``Interval`` objects): SQLite, and any meter whose intervals the fast way cannot place.
-On PostgreSQL, ``usage_by_meter`` reads a whole chunk of meters in one query that does as little
-per interval as it can: each interval's kWh becomes whole micro-kWh and its start the seconds
-since the period began, and each meter's starts and energies come back as two packed byte
-strings. Python classifies the period's 15-minute slots once (season, time-of-use window, day
-type, local day, local half hour and hour) and sums a meter's energies over runs of slots of
-one class: slices of a tuple of ints, not a loop over intervals. A month of 15-minute intervals
-for 10,000 meters is 30 million rows; anything done row by row in Python, or in exact numeric
-or a GROUP BY per slot class in SQL, takes minutes.
+On PostgreSQL, ``usage_by_meter`` has the store pack a whole chunk of meters in one query
+(``store.bill_usage.packed_intervals``: each meter's starts and micro-kWh as two byte strings,
+exact to the last digit, as its docstring shows). Python classifies the period's 15-minute slots
+once (season, time-of-use window, day type, local day, local half hour and hour) and sums a
+meter's energies over runs of slots of one class: slices of a tuple of ints, not a loop over
+intervals.
 
 A meter's intervals take the fast way when they all last the same whole number of quarter
 hours and start on the slot grid; anything else (5-minute intervals, mixed lengths, a start a
-second late) goes through ``compute_determinants``.
-
-Exactness: ``compute_determinants`` takes each float through its shortest repr to a Decimal
-rounded half-even to 1e-6 kWh. The query gets the same integer with binary64 arithmetic:
-``y = kWh * 1e6`` is within 2.5 units in the last place of ``y`` of the shortest-repr decimal
-times 1e6, so wherever ``y`` is further than that from a half-integer, ``round(y)`` is the
-half-even rounding of that decimal (and no tie is ever left to ``round``, whose tie-breaking
-PostgreSQL leaves to the platform). The rare values within a relative 1e-12 of a tie take the
-exact route: the float's shortest text (PostgreSQL 12+ prints it as Python's repr does) to
-numeric, rounded half-even. The sums are integers, equal to the Decimal sums to the last digit;
-tests/integration/test_bill_runs.py checks the rule on thousands of ties and their neighbours
-and compares the two ways meter by meter, tests/unit/test_billing_run_usage.py the summing.
+second late) goes through ``compute_determinants``. tests/unit/test_billing_run_usage.py checks
+the summing, tests/integration/test_bill_runs.py the two ways against each other.
 """
 
 from __future__ import annotations
@@ -38,7 +26,7 @@ from decimal import Decimal
 from operator import add
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from meterhub.billing.determinants import (
     KWH_QUANTUM,
@@ -54,7 +42,7 @@ from meterhub.billing.determinants import (
 from meterhub.billing.tariff import Tariff
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
-from meterhub.store.db import is_postgres
+from meterhub.store import bill_usage
 from meterhub.store.queries import load_intervals
 
 SLOT = timedelta(minutes=15)
@@ -93,24 +81,11 @@ def usage_by_meter(
     """Usage of ``[start, end)`` for each meter that has intervals in it."""
     if not meter_ids:
         return {}
-    if not is_postgres(conn.engine):
+    first, last = period_bounds_utc(start, end, tariff.zone)
+    rows = bill_usage.packed_intervals(conn, meter_ids, first, last)
+    if rows is None:  # a database that cannot pack them: the pure way
         return _usage_one_by_one(conn, tariff, meter_ids, start, end)
     slots = SlotTable(tariff, start, end)
-    # Shortest-exact float text (as Python's repr) for the values near a tie. No JIT, whose
-    # compile time is more than it saves on a chunk; no parallel workers, which bring a scan of
-    # the whole partition into the plans: runs read chunks on connections of their own instead.
-    conn.execute(text("SET LOCAL extra_float_digits = 1"))
-    conn.execute(text("SET LOCAL jit = off"))
-    conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-    rows = conn.execute(
-        text(_USAGE_SQL),
-        {
-            "meters": list(meter_ids),
-            "first": slots.first,
-            "last": slots.last,
-            "first_epoch": slots.first.timestamp(),
-        },
-    ).all()
     usage: dict[str, PeriodUsage] = {}
     unplaced = []
     for meter_id, shortest, longest, starts, energy, export, exported, estimated in rows:
@@ -310,52 +285,3 @@ def _spans(windows: Sequence[int]) -> list[tuple[int, int]]:
         else:
             spans.append((index, index + 1))
     return spans
-
-
-# Half-even rounding to 6 decimals, as Decimal.quantize does (PostgreSQL's round(numeric) rounds
-# half away from zero): on an exact tie (7th decimal 5, nothing after) keep the even 6th decimal.
-def _half_even(value: str) -> str:
-    return (
-        f"CASE WHEN abs({value} - trunc({value}, 6)) = 0.0000005"
-        f" AND mod(abs(trunc({value} * 1000000)), 2) = 0"
-        f" THEN trunc({value}, 6) ELSE round({value}, 6) END"
-    )
-
-
-def micro_kwh_sql(kwh: str) -> str:
-    """SQL: a float8 of kWh as whole micro-kWh, equal to Python's
-    ``Decimal(repr(kwh)).quantize(Decimal("0.000001")) * 10**6``; NULL beyond 2**52 micro-kWh
-    (4.5e9 kWh) or for a NaN, which sends the meter the pure way."""
-    y = f"({kwh} * CAST(1000000 AS float8))"
-    exact = f"CAST(CAST({kwh} AS text) AS numeric)"
-    return (
-        f"CASE WHEN NOT abs({y}) < 4503599627370496 THEN NULL"
-        # Scaled up, not down: PostgreSQL raises on a product that underflows to zero.
-        f" WHEN abs({y} - floor({y}) - 0.5) * 1e12 > abs({y}) THEN CAST(round({y}) AS bigint)"
-        f" ELSE CAST(({_half_even(exact)}) * 1000000 AS bigint) END"
-    )
-
-
-# Seconds from the period's first instant to the interval's start, rounded down: a start off
-# the slot grid (even by a fraction of a second before a slot) is no multiple of 900.
-_OFFSET = "CAST(floor(date_part('epoch', i.start) - :first_epoch) AS integer)"
-
-# Per meter: interval lengths, then starts and energies packed in the same order, export summed
-# where there is some (and whether all of it could be), offsets of estimated intervals. The
-# sorted subquery makes that order the time order in practice (index order, merged across the
-# monthly partitions), which lets Python compare a meter's starts with the full period's in one
-# step; any other order is still summed right, only slower.
-_USAGE_SQL = f"""
-SELECT i.meter_id, min(i.seconds), max(i.seconds),
-       string_agg(int4send({_OFFSET}), ''::bytea),
-       string_agg(int8send({micro_kwh_sql("i.import_kwh")}), ''::bytea),
-       sum({micro_kwh_sql("i.export_kwh")}) FILTER (WHERE i.export_kwh <> 0),
-       bool_and({micro_kwh_sql("i.export_kwh")} IS NOT NULL) FILTER (WHERE i.export_kwh <> 0),
-       array_agg({_OFFSET}) FILTER (WHERE i.quality <> 'actual')
-FROM (
-    SELECT * FROM intervals
-    WHERE meter_id = ANY(CAST(:meters AS text[])) AND start >= :first AND start < :last
-    ORDER BY meter_id, start
-) AS i
-GROUP BY i.meter_id
-"""

@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 
 from meterhub.billing.calculate import Bill, Connection, calculate_bill
 from meterhub.billing.determinants import period_bounds_utc
-from meterhub.billing.numbering import allocate_numbers, lock_counter
+from meterhub.billing.numbering import numbers as bill_numbers
 from meterhub.billing.quote import bill_document
 from meterhub.billing.repository import load_tariffs
 from meterhub.billing.run_usage import PeriodUsage, usage_by_meter
@@ -35,6 +35,7 @@ from meterhub.billing.service_span import ServiceSpan
 from meterhub.billing.swap_usage import usage_across_swaps
 from meterhub.billing.tariff import Tariff, TariffGap
 from meterhub.config import Settings
+from meterhub.store import bill_numbers as counter
 from meterhub.store import bill_runs, bill_usage, billable
 from meterhub.store import bills as bill_store
 from meterhub.store import prepaid as prepaid_store
@@ -563,11 +564,15 @@ def _store_chunk(conn: Any, ctx: _Context, prepared: list[_Priced], result: RunR
         return []
     # The counter's row lock first: a concurrent run of the same period waits here, then sees
     # the bills the other one committed and skips them.
-    lock_counter(conn, ctx.utility, ctx.today.year)
+    year = ctx.today.year
+    counter.lock(conn, ctx.utility, year)
     billed = bill_store.billed_consumers(conn, [p.consumer_id for p in prepared], ctx.start)
     fresh = [p for p in prepared if p.consumer_id not in billed]
     result.skipped += len(prepared) - len(fresh)
-    numbers = allocate_numbers(conn, ctx.utility, ctx.today.year, len(fresh))
+    if not fresh:
+        return []
+    first = counter.take(conn, ctx.utility, year, len(fresh))
+    numbers = bill_numbers(ctx.utility, year, first, len(fresh))
     for number, priced in zip(numbers, fresh, strict=True):
         priced.bill.values["document"]["number"] = number
     bill_store.insert_bills(conn, list(zip(numbers, [p.bill for p in fresh], strict=True)))
