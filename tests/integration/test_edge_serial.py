@@ -181,10 +181,9 @@ def test_dsmr_telegrams_from_a_serial_port_are_parsed_and_published(
             assert f"source serial:{device} open ({line})" in source_log.messages
             write_ragged(master, stream)
             wait_until(lambda: len(subscriber.received) >= 3, 20, "3 readings published")
-            started = time.monotonic()
+            # A read blocked on the quiet port does not hold the stop (how fast it is let go:
+            # benchmarks/edge_serial_stop.py).
             counters = running.stop()
-            # A read blocked on the quiet port is woken, not waited out.
-            assert time.monotonic() - started < 5
     finally:
         subscriber.stop()
     assert len(subscriber.received) == 3

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import random
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -38,7 +37,7 @@ def reading(minutes: float, import_kwh: float, export_kwh: float | None = None) 
 
 def derive(readings: Sequence[Reading], interval: timedelta = QUARTER) -> list[Interval]:
     assessments = assess_sequence(readings, PROFILE, zero_streak=timedelta(hours=6))
-    return derive_intervals(readings, assessments, interval=interval, short_gap=SHORT_GAP)
+    return derive_intervals(readings, assessments, interval=interval)
 
 
 def starts(intervals: list[Interval]) -> list[datetime]:
@@ -184,7 +183,7 @@ def test_hourly_slots() -> None:
 
 def test_one_assessment_per_reading_is_required() -> None:
     with pytest.raises(ValueError, match="one assessment per reading"):
-        derive_intervals([reading(0, 1.0)], [], interval=QUARTER, short_gap=SHORT_GAP)
+        derive_intervals([reading(0, 1.0)], [], interval=QUARTER)
 
 
 def test_interval_must_be_whole_seconds() -> None:
@@ -192,14 +191,14 @@ def test_interval_must_be_whole_seconds() -> None:
         derive([reading(0, 1.0), reading(30, 2.0)], interval=timedelta(seconds=0.5))
 
 
-def test_derives_100_000_readings_in_under_a_second() -> None:
+def test_a_long_history_gives_one_interval_between_each_pair_of_readings() -> None:
+    # How fast: benchmarks/intervals.py (a test that times the wall clock fails on a busy machine).
     readings = [reading(15 * i, 0.1 * i) for i in range(100_000)]
     assessments = assess_sequence(readings, PROFILE, zero_streak=timedelta(hours=6))
-    began = time.perf_counter()
-    intervals = derive_intervals(readings, assessments, interval=QUARTER, short_gap=SHORT_GAP)
-    elapsed = time.perf_counter() - began
+    intervals = derive_intervals(readings, assessments, interval=QUARTER)
     assert len(intervals) == 99_999
-    assert elapsed < 1.0
+    assert {i.quality for i in intervals} == {Quality.ACTUAL}
+    assert sum(i.import_kwh for i in intervals) == pytest.approx(0.1 * 99_999)
 
 
 # --- properties -------------------------------------------------------------------------------

@@ -56,9 +56,7 @@ class IntervalDeriver:
                 window.readings, profiles[item.meter_id], zero_streak=self.zero_streak
             )
             events = save_assessments(conn, window, assessments, at)
-            intervals = derive_intervals(
-                window.readings, assessments, interval=self.interval, short_gap=self.short_gap
-            )
+            intervals = derive_intervals(window.readings, assessments, interval=self.interval)
             # Intervals before the reading preceding the new data are unchanged by it and were
             # computed with more context before: keep them.
             # A new reading's step may reach back past a suspect neighbour to the last trusted

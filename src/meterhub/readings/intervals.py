@@ -85,14 +85,12 @@ def derive_intervals(
     assessments: Sequence[Assessment],
     *,
     interval: timedelta,
-    short_gap: timedelta,
 ) -> list[Interval]:
     """Intervals of one meter from its readings sorted by ``ts`` and their assessments.
 
     A slot's quality is the worst of the steps that overlap it; a step spanning more than one
-    interval is a gap and at least estimated. Gaps longer than ``short_gap`` are spread the same
-    way (energy is conserved); ``long_gaps`` lists them for the operator, so ``short_gap`` does
-    not change the intervals.
+    interval is a gap and at least estimated. Every gap, however long, is spread the same way
+    (energy is conserved); ``long_gaps`` lists the long ones for the operator.
     """
     if len(readings) != len(assessments):
         raise ValueError("one assessment per reading is required")
