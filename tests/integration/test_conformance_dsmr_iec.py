@@ -14,7 +14,6 @@ Europe/Oslo.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
+from conftest import service_missing
 from meterhub.protocols.base import ParseContext, ParseError, parse
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
@@ -53,9 +53,7 @@ def _samples(folder: str) -> list[Path]:
 @pytest.fixture(autouse=True)
 def _corpus_present() -> None:
     if not CONFORMANCE.is_dir():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"conformance corpus missing at {CONFORMANCE}")
-        pytest.skip(f"conformance corpus not at {CONFORMANCE}")
+        service_missing(f"the conformance corpus at {CONFORMANCE}")
 
 
 def _sample(path: Path, expected: dict[str, Any]) -> Path:

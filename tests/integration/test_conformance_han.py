@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from conftest import service_missing
 from meterhub.protocols import base, hdlc
 from meterhub.readings.model import Reading
 
@@ -35,9 +35,7 @@ def samples() -> list[Path]:
 @pytest.fixture(autouse=True)
 def corpus() -> None:
     if not samples():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"conformance corpus missing at {HAN}")
-        pytest.skip(f"conformance corpus not found at {HAN}")
+        service_missing(f"the conformance corpus at {HAN}")
 
 
 def parse(raw: bytes, meter_id: str | None = CONTEXT_METER_ID) -> list[Reading]:

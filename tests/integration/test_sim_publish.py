@@ -4,7 +4,6 @@ publication the broker did not deliver (PUBACK 0x10, no subscriber) is sent agai
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -17,7 +16,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from private_broker import private_broker
 
-from conftest import wait_until
+from conftest import service_missing, wait_until
 from meterhub.sim.engine import Engine, Publication, SimOptions
 from meterhub.sim.publisher import MqttPublisher
 from meterhub.sim.runner import run_simulation
@@ -31,9 +30,7 @@ def _broker_or_skip() -> None:
     try:
         socket.create_connection((HOST, PORT), timeout=2).close()
     except OSError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Mosquitto unreachable at {HOST}:{PORT} in CI: {exc}")
-        pytest.skip(f"Mosquitto unreachable at {HOST}:{PORT}")
+        service_missing(f"Mosquitto at {HOST}:{PORT} ({exc})")
 
 
 def test_every_publication_of_a_few_simulated_hours_arrives():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import service_missing
 from meterhub.devices import credentials
 
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
@@ -85,8 +86,9 @@ def test_hash_refuses_zero_iterations() -> None:
         credentials.hash_secret("pw", iterations=0)
 
 
-@pytest.mark.skipif(not Path(MOSQUITTO_PASSWD).exists(), reason="mosquitto_passwd not installed")
 def test_verify_accepts_line_written_by_mosquitto_passwd(tmp_path: Path) -> None:
+    if not Path(MOSQUITTO_PASSWD).exists():
+        service_missing(f"mosquitto_passwd at {MOSQUITTO_PASSWD}")
     # Runs the real tool (no broker, no network): our verify() reads its output.
     passwd = tmp_path / "passwd"
     subprocess.run(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from random import Random
@@ -10,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from conftest import service_missing
 from meterhub.sim.loadshape import PROFILES_PATH, expected_fraction, load_profile, noise_model
 
 DATASET = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "lcl_london_2013"
@@ -18,9 +18,7 @@ LONDON = ZoneInfo("Europe/London")
 
 def _dataset_or_skip() -> Path:
     if not DATASET.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"calibration dataset missing in CI: {DATASET}")
-        pytest.skip(f"calibration dataset not present at {DATASET}")
+        service_missing(f"the calibration dataset at {DATASET}")
     return DATASET
 
 
