@@ -233,28 +233,49 @@ class Engine:
         self.next_step += 1
         interval = self.interval_s
         start_epoch = self.t0 + k * interval
+        events = self._scheduled_events(k, start_epoch)
+        # The random draws keep their order (day plan, solar, grid frequency, consumers'
+        # noise, transformers' voltage): a seed gives the same fleet history every time.
         start = datetime.fromtimestamp(start_epoch, UTC)
+        base = expected_fraction(self.profile, start, interval, self.zone)
+        lat, lon = self.options.centre
+        pv = pv_kwh_per_kwp(start, interval, lat, lon, self._cloudiness, self._solar_rng)
+        ts = iso(start_epoch + interval, self.zone)
+        freq = round(50.0 + self._grid_rng.gauss(0.0, 0.02), 2)
+        readings: list[dict[str, Any] | None] = [None] * len(self.fleet.meters)
+        tx_import, tx_export = self._consumer_readings(k, base, pv, ts, freq, readings)
+        self._transformer_readings(k, ts, freq, tx_import, tx_export, readings)
+        bad: list[tuple[int, str]] = []
+        if self.scenario.bad_data_rate > 0.0:
+            bad = self._pick_damage(readings, ts)
+        return readings, events, bad
+
+    def _scheduled_events(self, k: int, start_epoch: int) -> list[Publication]:
+        """The day's plan at midnight, then restores, outages and thefts due at step ``k``."""
         events: list[Publication] = []
         if k % self.steps_per_day == 0:
             self._plan_day(k)
         self._apply_restores(k, events)
         self._apply_outage_starts(k, events)
         self._apply_theft_onsets(k, start_epoch, events)
+        return events
 
-        base = expected_fraction(self.profile, start, interval, self.zone)
-        lat, lon = self.options.centre
-        pv = pv_kwh_per_kwp(start, interval, lat, lon, self._cloudiness, self._solar_rng)
-        ts = iso(start_epoch + interval, self.zone)
-        grid = self._grid_rng
-        freq = round(50.0 + grid.gauss(0.0, 0.02), 2)
-        to_w = 3_600_000.0 / interval
-
+    def _consumer_readings(
+        self,
+        k: int,
+        base: float,
+        pv: float,
+        ts: str,
+        freq: float,
+        readings: list[dict[str, Any] | None],
+    ) -> tuple[list[float], list[float]]:
+        """Every powered consumer meter's reading into ``readings``; returns the energy each
+        transformer delivered to and took back from its consumers."""
+        to_w = 3_600_000.0 / self.interval_s
         meters = self.fleet.meters
-        consumers = self.fleet.consumer_count
         tx_count = len(self.fleet.transformers)
         tx_import = [0.0] * tx_count
         tx_export = [0.0] * tx_count
-        readings: list[dict[str, Any] | None] = [None] * len(meters)
         down, recorded, z_state, tx_of = self._down_until, self._recorded, self._z, self._tx_of
         imp_reg, exp_reg, seq = self.import_register, self.export_register, self.seq
         real_imp, real_exp = self.truth.real_import_kwh, self.truth.real_export_kwh
@@ -264,7 +285,7 @@ class Engine:
         sigma, offset = self.noise.sigma, self.noise.offset
 
         # The hot loop: one reading per consumer. NoiseModel.step written out for speed.
-        for i in range(consumers):
+        for i in range(self.fleet.consumer_count):
             if down[i] > k:
                 continue
             meter = meters[i]
@@ -295,7 +316,23 @@ class Engine:
                 "pf": meter.pf,
                 "freq_hz": freq,
             }
+        return tx_import, tx_export
 
+    def _transformer_readings(
+        self,
+        k: int,
+        ts: str,
+        freq: float,
+        tx_import: list[float],
+        tx_export: list[float],
+        readings: list[dict[str, Any] | None],
+    ) -> None:
+        """Each transformer's voltage for the next interval, its losses, and its powered main
+        meter's reading (what its consumers drew, plus losses, less what they exported)."""
+        to_w = 3_600_000.0 / self.interval_s
+        down, tx_voltage, grid = self._down_until, self._tx_voltage, self._grid_rng
+        imp_reg, exp_reg, seq = self.import_register, self.export_register, self.seq
+        real_imp, real_exp = self.truth.real_import_kwh, self.truth.real_export_kwh
         for t, transformer in enumerate(self.fleet.transformers):
             load = tx_import[t]
             utilisation = min(1.0, load * to_w / 1000.0 / transformer.rating_kva)
@@ -328,11 +365,6 @@ class Engine:
                 "pf": 0.95,
                 "freq_hz": freq,
             }
-
-        bad: list[tuple[int, str]] = []
-        if self.scenario.bad_data_rate > 0.0:
-            bad = self._pick_damage(readings, ts)
-        return readings, events, bad
 
     def _plan_day(self, k: int) -> None:
         self._cloudiness = draw_cloudiness(self._solar_rng)
