@@ -69,7 +69,12 @@ def consumption(rng: random.Random) -> tuple[Decimal, Decimal]:
 
 
 def slab_chunk(bounds: tuple[int, int]) -> tuple[int, Decimal]:
-    from meterhub.billing import Connection, calculate_bill, determinants_from_totals, load_tariff
+    from meterhub.billing.core import (
+        Connection,
+        calculate_bill,
+        determinants_from_totals,
+        load_tariff,
+    )
 
     tariff = _derc(load_tariff)
     count, total = 0, Decimal(0)
@@ -171,9 +176,9 @@ def load_intervals_copy(url: str, meters: list[str], first: datetime, slots: int
 def bench_tou(consumers: int, runs: int = 1, readers: int = 2) -> dict[str, Any]:
     from sqlalchemy import insert, text
 
-    from meterhub.billing.runs import period_dates, run_bills
+    from meterhub.billing.core.tariff import load_tariff
+    from meterhub.billing.jobs.runs import period_dates, run_bills
     from meterhub.billing.service import save_tariff
-    from meterhub.billing.tariff import load_tariff
     from meterhub.config import Settings
     from meterhub.store import schema, schema_billing
     from meterhub.store.db import make_engine

@@ -35,8 +35,8 @@ PASSES = (("reminders", date(2024, 6, 12)), ("late fees", DUE.replace(day=20)))
 
 
 def seed(engine: Engine, consumers: int) -> None:
+    from meterhub.billing.core.tariff import load_tariff
     from meterhub.billing.service import save_tariff
-    from meterhub.billing.tariff import load_tariff
     from meterhub.store.schema import consumers as consumer_table
     from meterhub.store.schema_billing import bill_lines, bills
 
@@ -76,7 +76,7 @@ def seed(engine: Engine, consumers: int) -> None:
 
 
 def bench(consumers: int) -> list[dict[str, Any]]:
-    from meterhub.billing.dunning import apply_payment_terms
+    from meterhub.billing.jobs.dunning import apply_payment_terms
     from meterhub.store.db import make_engine
     from meterhub.store.migrate import upgrade
 

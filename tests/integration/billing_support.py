@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine, insert
 
 from meterhub.billing import service as billing
-from meterhub.billing.tariff import load_tariff
+from meterhub.billing.core.tariff import load_tariff
 from meterhub.store import schema
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tariffs"

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, select
 from test_delivery_smtp import SmtpServer, email_channel, free_port
 from typer.testing import CliRunner
 
-from meterhub.billing import delivery
-from meterhub.billing.daily import daily_pass
+from meterhub.billing.jobs import delivery
+from meterhub.billing.jobs.daily import daily_pass
 from meterhub.cli import app
 from meterhub.config import Settings, get_settings
 from meterhub.store.schema_payments import ledger_entries

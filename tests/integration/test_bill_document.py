@@ -18,8 +18,8 @@ from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
 from meterhub.billing import service as billing
-from meterhub.billing.document import render_html, render_pdf, usage_chart_svg
-from meterhub.billing.runs import run_bills
+from meterhub.billing.documents.render import render_html, render_pdf, usage_chart_svg
+from meterhub.billing.jobs.runs import run_bills
 from meterhub.config import Settings
 from meterhub.store import schema
 

@@ -27,9 +27,10 @@ from billing_support import (
 from sqlalchemy import Engine, func, insert, select, text
 
 from meterhub.billing import service as billing
-from meterhub.billing.run_usage import usage_by_meter, usage_from_intervals
-from meterhub.billing.runs import PeriodNotOver, run_bills
-from meterhub.billing.tariff import load_tariff
+from meterhub.billing.core.period_usage import usage_from_intervals
+from meterhub.billing.core.tariff import load_tariff
+from meterhub.billing.jobs.run_usage import usage_by_meter
+from meterhub.billing.jobs.runs import PeriodNotOver, run_bills
 from meterhub.config import Settings
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
@@ -330,13 +331,13 @@ def test_a_failed_read_ahead_fails_the_run_and_keeps_the_chunks_before_it(
             raise RuntimeError("connection lost")
         return real_usage(conn, tariff, meter_ids, start, end)
 
-    monkeypatch.setattr("meterhub.billing.runs.usage_by_meter", fail_for_c002)
+    monkeypatch.setattr("meterhub.billing.jobs.runs.usage_by_meter", fail_for_c002)
     with pytest.raises(RuntimeError, match="connection lost"):
         run_bills(pg_engine, "2026-02", settings=SETTINGS, today=TODAY, chunk_size=2, readers=2)
     assert numbers(pg_engine) == ["MH-2026-000001", "MH-2026-000002"]
     with pg_engine.connect() as conn:
         status = billing.run_status(conn, "2026-02")
     assert status is not None and status["status"] == "failed"
-    monkeypatch.setattr("meterhub.billing.runs.usage_by_meter", real_usage)
+    monkeypatch.setattr("meterhub.billing.jobs.runs.usage_by_meter", real_usage)
     resumed = run_bills(pg_engine, "2026-02", settings=SETTINGS, today=TODAY, chunk_size=2)
     assert resumed.skipped == 2 and len(resumed.issued) == 3

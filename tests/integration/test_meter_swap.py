@@ -14,8 +14,8 @@ from sqlalchemy import Engine, insert, select
 from typer.testing import CliRunner
 
 from meterhub.billing import service as billing
-from meterhub.billing.document import render_html, render_pdf
-from meterhub.billing.runs import run_bills
+from meterhub.billing.documents.render import render_html, render_pdf
+from meterhub.billing.jobs.runs import run_bills
 from meterhub.config import Settings
 from meterhub.devices import registry
 from meterhub.store import schema

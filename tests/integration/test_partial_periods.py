@@ -18,10 +18,10 @@ from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from meterhub.billing import service as billing
-from meterhub.billing.document import render_html, render_pdf
-from meterhub.billing.prepaid import open_account
-from meterhub.billing.runs import FinalBillRefused, RunResult, issue_final_bill, run_bills
-from meterhub.billing.tariff import load_tariff
+from meterhub.billing.core.tariff import load_tariff
+from meterhub.billing.documents.render import render_html, render_pdf
+from meterhub.billing.jobs.prepaid import open_account
+from meterhub.billing.jobs.runs import FinalBillRefused, RunResult, issue_final_bill, run_bills
 from meterhub.cli import app
 from meterhub.config import Settings, get_settings
 from meterhub.devices import registry

@@ -12,11 +12,11 @@ from billing_support import EXAMPLES, add_tariff
 from sqlalchemy import Engine, insert, select
 
 from conftest import count_rows
-from meterhub.billing import delivery
 from meterhub.billing import service as payments
-from meterhub.billing.dunning import apply_payment_terms
+from meterhub.billing.core.tariff import load_tariff
 from meterhub.billing.gateways.base import PaymentNotice
-from meterhub.billing.tariff import load_tariff
+from meterhub.billing.jobs import delivery
+from meterhub.billing.jobs.dunning import apply_payment_terms
 from meterhub.store.schema import consumers
 from meterhub.store.schema_billing import bill_lines, bills
 from meterhub.store.schema_delivery import deliveries

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select
 
 from conftest import count_rows
+from meterhub.billing.core.tariff import LateFee, PaymentTerms
 from meterhub.billing.gateways.base import PaymentNotice
 from meterhub.billing.gateways.stripe import StripeGateway, signature_header
 from meterhub.billing.payments.terms import assess_late_fee, grant_prompt_payment_rebate
@@ -23,7 +24,6 @@ from meterhub.billing.service import (
     record_notice_once,
     statement,
 )
-from meterhub.billing.tariff import LateFee, PaymentTerms
 from meterhub.store.schema import consumers
 from meterhub.store.schema_billing import bill_lines, bills
 from meterhub.store.schema_payments import ledger_entries, payment_allocations, payments, receipts

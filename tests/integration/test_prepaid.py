@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, insert, select
 
-from meterhub.billing import delivery, prepaid
 from meterhub.billing import service as payments
 from meterhub.billing.core.prepaid import DisconnectPolicy
+from meterhub.billing.core.tariff import Tariff, parse_tariff
 from meterhub.billing.gateways.base import PaymentNotice
-from meterhub.billing.tariff import Tariff, parse_tariff
+from meterhub.billing.jobs import delivery, prepaid
 from meterhub.store.schema import consumers, events, intervals, meters
 from meterhub.store.schema_delivery import deliveries, prepaid_charges, prepaid_topups
 from meterhub.store.schema_payments import ledger_entries

@@ -6,9 +6,9 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from meterhub.billing.calculate import Bill, Connection, calculate_bill
-from meterhub.billing.determinants import determinants_from_totals
-from meterhub.billing.tariff import Tariff, load_tariff
+from meterhub.billing.core.calculate import Bill, Connection, calculate_bill
+from meterhub.billing.core.determinants import determinants_from_totals
+from meterhub.billing.core.tariff import Tariff, load_tariff
 
 ROOT = Path(__file__).resolve().parents[2]
 TARIFFS = ROOT / "examples" / "tariffs"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from meterhub.billing.calculate import Bill, Connection, calculate_bill
-from meterhub.billing.determinants import Determinants, determinants_from_totals
-from meterhub.billing.tariff import Tariff, TariffGap, parse_tariff
+from meterhub.billing.core.calculate import Bill, Connection, calculate_bill
+from meterhub.billing.core.determinants import Determinants, determinants_from_totals
+from meterhub.billing.core.tariff import Tariff, TariffGap, parse_tariff
 
 JUNE = (date(2024, 6, 1), date(2024, 7, 1))  # 30 days
 

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from meterhub.billing.determinants import compute_determinants
-from meterhub.billing.tariff import Tariff, parse_tariff
+from meterhub.billing.core.determinants import compute_determinants
+from meterhub.billing.core.tariff import Tariff, parse_tariff
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meterhub.billing.calculate import Connection, calculate_bill
-from meterhub.billing.determinants import compute_determinants, determinants_from_totals
-from meterhub.billing.tariff import Tariff, load_tariff
+from meterhub.billing.core.calculate import Connection, calculate_bill
+from meterhub.billing.core.determinants import compute_determinants, determinants_from_totals
+from meterhub.billing.core.tariff import Tariff, load_tariff
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
 

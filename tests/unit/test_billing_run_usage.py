@@ -13,9 +13,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meterhub.billing.determinants import KWH_QUANTUM, period_bounds_utc
-from meterhub.billing.run_usage import SLOT_SECONDS, SlotTable, usage_from_intervals
-from meterhub.billing.tariff import Tariff, load_tariff, parse_tariff
+from meterhub.billing.core.determinants import KWH_QUANTUM, period_bounds_utc
+from meterhub.billing.core.period_usage import SLOT_SECONDS, SlotTable, usage_from_intervals
+from meterhub.billing.core.tariff import Tariff, load_tariff, parse_tariff
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
 

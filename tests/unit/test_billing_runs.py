@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from meterhub.billing.numbering import format_number
-from meterhub.billing.runs import due_periods, latest_period, period_dates
+from meterhub.billing.core.numbering import format_number
+from meterhub.billing.jobs.runs import due_periods, latest_period, period_dates
 
 
 def test_period_runs_cycle_day_to_cycle_day() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tariff_examples import TARIFFS
 
-from meterhub.billing.tariff import load_tariff
+from meterhub.billing.core.tariff import load_tariff
 
 
 @pytest.mark.parametrize("path", sorted(TARIFFS.glob("*.yaml")), ids=lambda p: p.stem)

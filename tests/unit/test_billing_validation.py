@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from meterhub.billing.tariff import TariffInvalid, load_tariff, parse_tariff
+from meterhub.billing.core.tariff import TariffInvalid, load_tariff, parse_tariff
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tariffs" / "pge-e-tou-c.yaml"
 

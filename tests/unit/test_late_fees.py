@@ -6,13 +6,13 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from meterhub.billing.late_fees import (
+from meterhub.billing.core.late_fees import (
     OpenBill,
     late_fee,
     prompt_payment_rebate,
     reminders_on,
 )
-from meterhub.billing.tariff import LateFee, PaymentTerms, load_tariff
+from meterhub.billing.core.tariff import LateFee, PaymentTerms, load_tariff
 
 ROOT = Path(__file__).resolve().parents[2]
 # NEA domestic: 2% rebate within 7 days of the bill; 5% surcharge in the first 15 days after the

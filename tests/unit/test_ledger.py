@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from meterhub.billing.ledger import Entry, OpenItem, account, allocate, paid_towards
+from meterhub.billing.core.ledger import Entry, OpenItem, account, allocate, paid_towards
 
 
 def at(day: str) -> datetime:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meterhub.billing.ledger import Entry, OpenItem, account, allocate
+from meterhub.billing.core.ledger import Entry, OpenItem, account, allocate
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 cents = st.integers(min_value=1, max_value=10_000_000).map(lambda c: Decimal(c).scaleb(-2))

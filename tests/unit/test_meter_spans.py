@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tariff_examples import tariff
 
-from meterhub.billing.determinants import compute_determinants
-from meterhub.billing.meter_spans import (
+from meterhub.billing.core.determinants import compute_determinants
+from meterhub.billing.core.meter_spans import (
     Installation,
     OverlappingMeters,
     intervals_in_spans,

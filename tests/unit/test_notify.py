@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from meterhub.billing.delivery import addresses, next_attempt_at
+from meterhub.billing.jobs.delivery import addresses, next_attempt_at
 from meterhub.notify.channels import AppriseChannel, ChannelError, _redact
 from meterhub.notify.templates import render
 

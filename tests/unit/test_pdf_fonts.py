@@ -7,7 +7,7 @@ import io
 import pytest
 from fontTools.ttLib import TTFont
 
-from meterhub.billing.pdf_fonts import (
+from meterhub.billing.documents.pdf_fonts import (
     FACES,
     FALLBACK_FAMILY,
     FAMILY,

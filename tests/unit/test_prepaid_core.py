@@ -19,7 +19,7 @@ from meterhub.billing.core.prepaid import (
     may_disconnect,
     supply_action,
 )
-from meterhub.billing.tariff import Tariff, TariffGap, parse_tariff
+from meterhub.billing.core.tariff import Tariff, TariffGap, parse_tariff
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from meterhub.billing.service_span import service_span
+from meterhub.billing.core.service_span import service_span
 
 KTM = ZoneInfo("Asia/Kathmandu")
 FEB, MAR = date(2026, 2, 1), date(2026, 3, 1)

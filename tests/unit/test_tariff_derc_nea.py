@@ -12,8 +12,8 @@ from decimal import Decimal
 import pytest
 from tariff_examples import amounts, slab_bill
 
-from meterhub.billing.calculate import Bill, Connection
-from meterhub.billing.tariff import TariffGap
+from meterhub.billing.core.calculate import Bill, Connection
+from meterhub.billing.core.tariff import TariffGap
 
 # ----------------------------------------------------------------------------- DERC (Delhi)
 

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from tariff_examples import USAGE, amounts, tariff
 
-from meterhub.billing.calculate import Connection, calculate_bill
-from meterhub.billing.determinants import compute_determinants
+from meterhub.billing.core.calculate import Connection, calculate_bill
+from meterhub.billing.core.determinants import compute_determinants
+from meterhub.billing.core.tariff import TariffGap
 from meterhub.billing.quote import quote, read_usage_csv
-from meterhub.billing.tariff import TariffGap
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
 

@@ -1,35 +1,14 @@
-"""Billing: tariffs as data (``tariff``), determinants from intervals (``determinants``) and a
-pure, exact bill calculation (``calculate``). Bill runs, documents and payments build on these."""
+"""Billing, in rooms (docs/architecture.md, docs/billing.md):
 
-from meterhub.billing.calculate import Bill, BillLine, Connection, calculate_bill
-from meterhub.billing.determinants import (
-    Determinants,
-    compute_determinants,
-    determinants_from_totals,
-)
-from meterhub.billing.tariff import (
-    Tariff,
-    TariffGap,
-    TariffInvalid,
-    TariffProblem,
-    TariffVersion,
-    load_tariff,
-    parse_tariff,
-)
+- ``core``: pure pricing and rules (tariffs, determinants, bill calculation, prepaid pricing,
+  late fees, the ledger's arithmetic); no database, settings or I/O;
+- ``jobs``: what runs by the calendar or in bulk (bill runs, the daily pass, payment terms,
+  prepaid accrual, delivery);
+- ``payments``: money in, the ledger in the store, late fees and rebates posted;
+- ``documents``: the bill as HTML and PDF;
+- ``gateways``: payment gateway adapters;
+- ``repository``: the store's rows as billing's types; ``quote``: a usage CSV priced;
+- ``service``: the API the command line, the web app and other capabilities call.
 
-__all__ = [
-    "Bill",
-    "BillLine",
-    "Connection",
-    "Determinants",
-    "Tariff",
-    "TariffGap",
-    "TariffInvalid",
-    "TariffProblem",
-    "TariffVersion",
-    "calculate_bill",
-    "compute_determinants",
-    "determinants_from_totals",
-    "load_tariff",
-    "parse_tariff",
-]
+The ``*command.py`` modules are the command line's and move to ``meterhub.cli``.
+"""

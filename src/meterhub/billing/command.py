@@ -10,9 +10,9 @@ from typing import Annotated
 import orjson
 import typer
 
-from meterhub.billing.calculate import Connection
+from meterhub.billing.core.calculate import Connection
+from meterhub.billing.core.tariff import TariffGap, TariffInvalid, load_tariff
 from meterhub.billing.quote import UsageError, bill_document, quote, read_usage_csv
-from meterhub.billing.tariff import TariffGap, TariffInvalid, load_tariff
 
 
 def quote_command(

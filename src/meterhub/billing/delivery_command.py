@@ -12,8 +12,8 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from meterhub.billing import delivery, prepaid
-from meterhub.billing.prepaid_run import accrue_all
+from meterhub.billing.jobs import delivery, prepaid
+from meterhub.billing.jobs.prepaid_run import accrue_all
 from meterhub.config import Settings, get_settings
 from meterhub.notify.channels import ChannelError, configured_channels
 from meterhub.store.db import make_engine

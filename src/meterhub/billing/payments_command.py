@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import orjson
 import typer
 
-from meterhub.billing.ledger import Account
+from meterhub.billing.core.ledger import Account
 from meterhub.billing.service import PaymentRefused, record_counter_payment, statement
 from meterhub.config import get_settings
 from meterhub.store.db import make_engine

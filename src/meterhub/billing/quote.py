@@ -15,9 +15,9 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from meterhub.billing.calculate import Bill, Connection, calculate_bill
-from meterhub.billing.determinants import Determinants, compute_determinants
-from meterhub.billing.tariff import Tariff
+from meterhub.billing.core.calculate import Bill, Connection, calculate_bill
+from meterhub.billing.core.determinants import Determinants, compute_determinants
+from meterhub.billing.core.tariff import Tariff
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
 

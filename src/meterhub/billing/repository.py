@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import Connection
 
 from meterhub.billing.core.stored_bill import StoredBill
-from meterhub.billing.tariff import Tariff, parse_tariff
+from meterhub.billing.core.tariff import Tariff, parse_tariff
 from meterhub.store import bills as bill_store
 from meterhub.store import tariffs as tariff_store
 

@@ -25,7 +25,7 @@ def run_command(
     utility: Annotated[str, typer.Option(help="bill number prefix")] = "MH",
 ) -> None:
     """Issue the bills of one period (idempotent: bills already issued are kept)."""
-    from meterhub.billing.runs import PeriodNotOver, run_bills
+    from meterhub.billing.jobs.runs import PeriodNotOver, run_bills
 
     settings = get_settings()
     today = datetime.now(settings.zone).date()
@@ -61,7 +61,7 @@ def schedule_command(
     every: Annotated[int, typer.Option(help="seconds between checks")] = 3600,
 ) -> None:
     """Run the period that ended on the cycle day (utility's zone), once it is due."""
-    from meterhub.billing.daily import run_due_periods
+    from meterhub.billing.jobs.daily import run_due_periods
 
     settings = get_settings()
     engine = make_engine(settings.database_url)
@@ -85,7 +85,7 @@ def daily_command(
     """One idempotent pass of everything billing does by the calendar: the bill run due on the
     cycle day, prepaid accrual, late fees and rebates, reminders, then sending what is due.
     For cron (once a day or hourly) or, with --loop, as a service. Prints a JSON summary."""
-    from meterhub.billing.daily import daily_pass
+    from meterhub.billing.jobs.daily import daily_pass
     from meterhub.notify.channels import ChannelError, configured_channels
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -117,7 +117,7 @@ def show_command(
     """Write a bill document as HTML or PDF."""
     import sys
 
-    from meterhub.billing.document import render_html, render_pdf
+    from meterhub.billing.documents.render import render_html, render_pdf
     from meterhub.billing.repository import load_bill
 
     engine = make_engine(get_settings().database_url)
@@ -141,8 +141,8 @@ def load_tariff_command(
     tariff_file: Annotated[Path, typer.Argument(help="tariff document, YAML or JSON")],
 ) -> None:
     """Validate a tariff document and store it (replacing the stored one with its id)."""
+    from meterhub.billing.core.tariff import TariffInvalid, load_tariff
     from meterhub.billing.repository import save_tariff
-    from meterhub.billing.tariff import TariffInvalid, load_tariff
 
     try:
         tariff = load_tariff(tariff_file)
@@ -169,7 +169,7 @@ def final_command(
 ) -> None:
     """Move-out: issue the consumer's final bill for the current period up to AT, close the
     account and its meter (in one transaction); print the bill number."""
-    from meterhub.billing.runs import FinalBillRefused, issue_final_bill
+    from meterhub.billing.jobs.runs import FinalBillRefused, issue_final_bill
 
     settings = get_settings()
     try:

@@ -7,7 +7,7 @@ callers outside billing import from here.
 from __future__ import annotations
 
 from meterhub.billing.core.stored_bill import StoredBill
-from meterhub.billing.delivery import CHANNELS_OF, Preference, set_preference
+from meterhub.billing.jobs.delivery import CHANNELS_OF, Preference, set_preference
 from meterhub.billing.payments.ledger import statement
 from meterhub.billing.payments.record import (
     PaymentRefused,

@@ -3,9 +3,10 @@ fast path, and energy sums for a bill's comparisons with earlier periods.
 
 The packed query does as little per interval as it can: each interval's kWh becomes whole
 micro-kWh and its start the seconds since the period began, and each meter's starts and
-energies come back as two packed byte strings (``billing.run_usage`` sums them by time-of-use
-slot). A month of 15-minute intervals for 10,000 meters is 30 million rows; anything done row by
-row in Python, or in exact numeric or a GROUP BY per slot class in SQL, takes minutes.
+energies come back as two packed byte strings (billing sums them by time-of-use slot,
+``billing.core.period_usage.SlotTable``). A month of 15-minute intervals for 10,000 meters is
+30 million rows; anything done row by row in Python, or in exact numeric or a GROUP BY per slot
+class in SQL, takes minutes.
 
 Exactness: billing takes each float through its shortest repr to a Decimal rounded half-even to
 1e-6 kWh. The query gets the same integer with binary64 arithmetic: ``y = kWh * 1e6`` is within

@@ -1,6 +1,6 @@
 """SQL for the delivery queue: consumers' delivery preferences, queued messages, claims with a
 lease, each attempt's outcome. No commits here: the caller's transaction is the unit of work
-(``billing.delivery`` keeps claims and outcomes in short transactions of their own)."""
+(``billing.jobs.delivery`` keeps claims and outcomes in short transactions of their own)."""
 
 from __future__ import annotations
 

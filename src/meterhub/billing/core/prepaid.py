@@ -25,10 +25,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from meterhub.billing.calculate import Connection as Supply
-from meterhub.billing.calculate import condition_applies, tou_rate
-from meterhub.billing.determinants import compute_determinants, holiday_set
-from meterhub.billing.tariff import (
+from meterhub.billing.core.calculate import Connection as Supply
+from meterhub.billing.core.calculate import condition_applies, tou_rate
+from meterhub.billing.core.determinants import compute_determinants, holiday_set
+from meterhub.billing.core.tariff import (
     SlabCharge,
     Tariff,
     TariffGap,

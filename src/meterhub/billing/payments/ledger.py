@@ -13,7 +13,7 @@ from typing import cast
 
 from sqlalchemy import Connection
 
-from meterhub.billing.ledger import Account, Entry, EntryKind, account
+from meterhub.billing.core.ledger import Account, Entry, EntryKind, account
 from meterhub.store import bills as bill_store
 from meterhub.store import ledger as ledger_store
 from meterhub.store.dialects import transaction_lock

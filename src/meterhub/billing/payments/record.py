@@ -10,7 +10,7 @@ first payment and returns it with ``duplicate=True``: no second payment, entry o
 Counter payments may carry the slip or cheque number as their reference for the same effect.
 
 What one payment is (one transaction): the ``payments`` row, its ``payment`` ledger entry,
-its allocations, its receipt and the receipt's deliveries (``billing.delivery``); for a
+its allocations, its receipt and the receipt's deliveries (``billing.jobs.delivery``); for a
 consumer with a prepaid account also the top-up it buys and any reconnection request. Every
 way money comes in (counter, gateway webhook, prepaid top-up) goes through ``_record``, so
 each gets exactly one receipt message, and a repeat of a reference gets none.
@@ -29,12 +29,13 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from meterhub.billing import delivery, ledger, prepaid
+from meterhub.billing.core import ledger
+from meterhub.billing.core.ledger import Account, Allocation, Entry
 from meterhub.billing.core.prepaid import SupplyAction
+from meterhub.billing.core.receipts import ReceiptFacts, receipt_text
 from meterhub.billing.gateways.base import PaymentNotice
-from meterhub.billing.ledger import Account, Allocation, Entry
+from meterhub.billing.jobs import delivery, prepaid
 from meterhub.billing.payments.ledger import entries, lock_ledger, post, post_issued_bills
-from meterhub.billing.receipts import ReceiptFacts, receipt_text
 from meterhub.store import billable
 from meterhub.store import bills as bill_store
 from meterhub.store import payments as payment_store

@@ -1,8 +1,8 @@
 """Payment terms on the ledger: the late fee a bill has earned and the prompt-payment rebate,
-each posted once (the rules themselves are pure: ``billing.late_fees``).
+each posted once (the rules themselves are pure: ``billing.core.late_fees``).
 
 Functions take the caller's ``Connection`` and never commit; the daily job
-(``billing.dunning``) calls them for all of a consumer's bills under one ledger lock.
+(``billing.jobs.dunning``) calls them for all of a consumer's bills under one ledger lock.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
-from meterhub.billing import ledger
-from meterhub.billing.late_fees import late_fee, late_fee_step, prompt_payment_rebate
+from meterhub.billing.core import ledger
+from meterhub.billing.core.late_fees import late_fee, late_fee_step, prompt_payment_rebate
+from meterhub.billing.core.tariff import PaymentTerms
 from meterhub.billing.payments.ledger import entries, lock_ledger, post, post_issued_bills
 from meterhub.billing.payments.record import PaymentRefused
-from meterhub.billing.tariff import PaymentTerms
 from meterhub.store import bills as bill_store
 
 

@@ -25,7 +25,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from meterhub.billing.tariff import LateFee, PaymentTerms
+from meterhub.billing.core.tariff import LateFee, PaymentTerms
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")

@@ -25,15 +25,16 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from meterhub.billing.calculate import Bill, Connection, calculate_bill
-from meterhub.billing.determinants import period_bounds_utc
-from meterhub.billing.numbering import numbers as bill_numbers
+from meterhub.billing.core.calculate import Bill, Connection, calculate_bill
+from meterhub.billing.core.determinants import period_bounds_utc
+from meterhub.billing.core.numbering import numbers as bill_numbers
+from meterhub.billing.core.period_usage import PeriodUsage
+from meterhub.billing.core.service_span import ServiceSpan
+from meterhub.billing.core.tariff import Tariff, TariffGap
+from meterhub.billing.jobs.run_usage import usage_by_meter
+from meterhub.billing.jobs.swap_usage import usage_across_swaps
 from meterhub.billing.quote import bill_document
 from meterhub.billing.repository import load_tariffs
-from meterhub.billing.run_usage import PeriodUsage, usage_by_meter
-from meterhub.billing.service_span import ServiceSpan
-from meterhub.billing.swap_usage import usage_across_swaps
-from meterhub.billing.tariff import Tariff, TariffGap
 from meterhub.config import Settings
 from meterhub.store import bill_numbers as counter
 from meterhub.store import bill_runs, bill_usage, billable

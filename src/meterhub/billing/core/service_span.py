@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from meterhub.billing.determinants import period_bounds_utc
+from meterhub.billing.core.determinants import period_bounds_utc
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,10 +24,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from meterhub.billing.delivery import queue_and_send
-from meterhub.billing.dunning import TermsOutcome, apply_payment_terms
-from meterhub.billing.prepaid_run import accrue_all
-from meterhub.billing.runs import DEFAULT_UTILITY, RunResult, due_periods, run_bills
+from meterhub.billing.jobs.delivery import queue_and_send
+from meterhub.billing.jobs.dunning import TermsOutcome, apply_payment_terms
+from meterhub.billing.jobs.prepaid_run import accrue_all
+from meterhub.billing.jobs.runs import DEFAULT_UTILITY, RunResult, due_periods, run_bills
 from meterhub.config import Settings
 from meterhub.notify.channels import Channel
 from meterhub.store.bill_runs import run_status

@@ -1,9 +1,9 @@
 """A bill run's usage for consumers whose meter was replaced inside the period, whose supply
 began inside it, or who went prepaid inside it.
 
-Most consumers had one meter all period and take the fast path (``run_usage.usage_by_meter``).
+Most consumers had one meter all period and take the fast path (``jobs.run_usage.usage_by_meter``).
 For the few whose installation history has more than that, this reads each meter's intervals
-over its span (``meter_spans`` decides which count) and computes the period's usage over all of
+over its span (``core.meter_spans`` decides which count) and computes the period's usage over all of
 them together, so slabs apply to the combined consumption and maximum demand is taken over the
 combined intervals.
 """
@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from meterhub.billing.determinants import KWH_QUANTUM, period_bounds_utc
-from meterhub.billing.meter_spans import (
+from meterhub.billing.core.determinants import KWH_QUANTUM, period_bounds_utc
+from meterhub.billing.core.meter_spans import (
     Installation,
     OverlappingMeters,
     Span,
@@ -28,9 +28,9 @@ from meterhub.billing.meter_spans import (
     is_whole_period,
     spans_in_period,
 )
-from meterhub.billing.run_usage import PeriodUsage, usage_from_intervals
-from meterhub.billing.service_span import ServiceSpan, service_span
-from meterhub.billing.tariff import Tariff
+from meterhub.billing.core.period_usage import PeriodUsage, usage_from_intervals
+from meterhub.billing.core.service_span import ServiceSpan, service_span
+from meterhub.billing.core.tariff import Tariff
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
 from meterhub.store import meters as meter_store

@@ -19,7 +19,7 @@ from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from meterhub.billing.tariff import ANY, DayType, Tariff
+from meterhub.billing.core.tariff import ANY, DayType, Tariff
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
 

@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from meterhub.billing.core.stored_bill import StoredBill
-from meterhub.billing.pdf_fonts import FAMILY, make_pdf
+from meterhub.billing.documents.pdf_fonts import FAMILY, make_pdf
 
 TEMPLATES = Path(__file__).parent / "templates"
 DASH = "\N{EN DASH}"

@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from meterhub.billing.calculate import Connection as Supply
+from meterhub.billing.core.calculate import Connection as Supply
+from meterhub.billing.core.ledger import Entry
 from meterhub.billing.core.prepaid import (
     AMOUNT_QUANTUM,
     NEVER,
@@ -41,9 +42,8 @@ from meterhub.billing.core.prepaid import (
     ledger_due,
     supply_action,
 )
-from meterhub.billing.ledger import Entry
+from meterhub.billing.core.tariff import Tariff
 from meterhub.billing.payments.ledger import lock_ledger, post
-from meterhub.billing.tariff import Tariff
 from meterhub.readings.events import platform_event
 from meterhub.readings.intervals import Interval
 from meterhub.store import billable, events

@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from meterhub.billing import delivery, prepaid
 from meterhub.billing.core.prepaid import policy_for
+from meterhub.billing.core.tariff import Tariff, TariffGap, TariffInvalid, load_tariff
+from meterhub.billing.jobs import delivery, prepaid
 from meterhub.billing.repository import stored_tariff
-from meterhub.billing.tariff import Tariff, TariffGap, TariffInvalid, load_tariff
 from meterhub.config import Settings
 
 log = logging.getLogger(__name__)

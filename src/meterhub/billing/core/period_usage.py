@@ -1,17 +1,13 @@
-"""A bill run's usage per meter: determinants, daily kWh for the chart, dates with estimates.
+"""A period's usage of one meter: determinants, daily kWh for the chart, dates with estimates.
 
-Two ways to the same numbers. ``usage_from_intervals`` is the pure one (``compute_determinants``
-over ``Interval`` objects): SQLite, and any meter whose intervals the fast way cannot place.
-On PostgreSQL, ``usage_by_meter`` has the store pack a whole chunk of meters in one query
-(``store.bill_usage.packed_intervals``: each meter's starts and micro-kWh as two byte strings,
-exact to the last digit, as its docstring shows). Python classifies the period's 15-minute slots
-once (season, time-of-use window, day type, local day, local half hour and hour) and sums a
-meter's energies over runs of slots of one class: slices of a tuple of ints, not a loop over
-intervals.
-
-A meter's intervals take the fast way when they all last the same whole number of quarter
-hours and start on the slot grid; anything else (5-minute intervals, mixed lengths, a start a
-second late) goes through ``compute_determinants``. tests/unit/test_billing_run_usage.py checks
+Two ways to the same numbers, both pure. ``usage_from_intervals`` runs ``compute_determinants``
+over ``Interval`` objects. ``SlotTable`` classifies the period's 15-minute slots once (season,
+time-of-use window, day type, local day, local half hour and hour) and sums a meter's energies,
+packed as the store's bill-run query returns them (``store.bill_usage.packed_intervals``), over
+runs of slots of one class: slices of a tuple of ints, not a loop over intervals. It places
+intervals that all last the same whole number of quarter hours and start on the slot grid;
+anything else (5-minute intervals, mixed lengths, a start a second late) it refuses (None), and
+the bill run takes the first way for that meter. tests/unit/test_billing_run_usage.py checks
 the summing, tests/integration/test_bill_runs.py the two ways against each other.
 """
 
@@ -19,16 +15,14 @@ from __future__ import annotations
 
 import struct
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from operator import add
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
-
-from meterhub.billing.determinants import (
+from meterhub.billing.core.determinants import (
     KWH_QUANTUM,
     Bin,
     Determinants,
@@ -39,11 +33,9 @@ from meterhub.billing.determinants import (
     period_bounds_utc,
     season_days,
 )
-from meterhub.billing.tariff import Tariff
+from meterhub.billing.core.tariff import Tariff
 from meterhub.readings.intervals import Interval
 from meterhub.readings.model import Quality
-from meterhub.store import bill_usage
-from meterhub.store.queries import load_intervals
 
 SLOT = timedelta(minutes=15)
 SLOT_SECONDS = 900
@@ -73,44 +65,6 @@ def usage_from_intervals(
         if interval.quality is not Quality.ACTUAL:
             estimated.add(day)
     return PeriodUsage(determinants, dict(sorted(daily.items())), sorted(estimated))
-
-
-def usage_by_meter(
-    conn: Connection, tariff: Tariff, meter_ids: Sequence[str], start: date, end: date
-) -> dict[str, PeriodUsage]:
-    """Usage of ``[start, end)`` for each meter that has intervals in it."""
-    if not meter_ids:
-        return {}
-    first, last = period_bounds_utc(start, end, tariff.zone)
-    rows = bill_usage.packed_intervals(conn, meter_ids, first, last)
-    if rows is None:  # a database that cannot pack them: the pure way
-        return _usage_one_by_one(conn, tariff, meter_ids, start, end)
-    slots = SlotTable(tariff, start, end)
-    usage: dict[str, PeriodUsage] = {}
-    unplaced = []
-    for meter_id, shortest, longest, starts, energy, export, exported, estimated in rows:
-        found = None
-        if shortest == longest and shortest % SLOT_SECONDS == 0 and exported is not False:
-            found = slots.usage(shortest, starts, energy, int(export or 0), estimated or [])
-        if found is None:
-            unplaced.append(meter_id)
-        else:
-            usage[meter_id] = found
-    if unplaced:
-        usage.update(_usage_one_by_one(conn, tariff, unplaced, start, end))
-    return usage
-
-
-def _usage_one_by_one(
-    conn: Connection, tariff: Tariff, meter_ids: Iterable[str], start: date, end: date
-) -> dict[str, PeriodUsage]:
-    first, last = period_bounds_utc(start, end, tariff.zone)
-    found = {}
-    for meter_id in meter_ids:
-        intervals = load_intervals(conn, meter_id, first, last)
-        if intervals:
-            found[meter_id] = usage_from_intervals(intervals, tariff, start, end)
-    return found
 
 
 def _kwh(micro: int) -> Decimal:

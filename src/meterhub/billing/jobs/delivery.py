@@ -29,8 +29,8 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, Row
 
-from meterhub.billing.document import render_pdf
-from meterhub.billing.receipts import balance_words
+from meterhub.billing.core.receipts import balance_words
+from meterhub.billing.documents.render import render_pdf
 from meterhub.billing.repository import load_bill
 from meterhub.config import Settings
 from meterhub.notify.channels import Attachment, Channel, Message

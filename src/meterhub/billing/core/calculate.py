@@ -22,8 +22,8 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 
-from meterhub.billing.determinants import Determinants
-from meterhub.billing.tariff import (
+from meterhub.billing.core.determinants import Determinants
+from meterhub.billing.core.tariff import (
     ANY,
     ComponentKind,
     Condition,

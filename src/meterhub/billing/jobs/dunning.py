@@ -3,10 +3,11 @@
 For every consumer with an issued bill (issued within ``LOOKBACK_DAYS``), in one transaction
 per consumer under the ledger's lock: each bill's terms come from the tariff version the bill
 was priced on (``bills.tariff_id``, ``bills.tariff_version``); the late fee earned so far is
-posted less what is already posted (``payments.assess_late_fee``), the rebate once if earned
-(``payments.grant_prompt_payment_rebate``), and the reminders due (``late_fees.reminders_on``)
-are queued for delivery. Every part is idempotent, so the job may run any number of times a
-day, and a concurrent run waits for the lock and then finds nothing left to do.
+posted less what is already posted (``payments.terms.assess_late_fee``), the rebate once if
+earned (``payments.terms.grant_prompt_payment_rebate``), and the reminders due
+(``core.late_fees.reminders_on``) are queued for delivery. Every part is idempotent, so the job
+may run any number of times a day, and a concurrent run waits for the lock and then finds
+nothing left to do.
 
 Reminders are keyed by bill and step (``<bill id>:<kind>:<days from due>``), so each is queued
 once. A day the job did not run is caught up for ``catch_up_days`` days: the latest reminder a
@@ -25,12 +26,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row
 
-from meterhub.billing import delivery, ledger
-from meterhub.billing.late_fees import OpenBill, Reminder, reminders_on
+from meterhub.billing.core import ledger
+from meterhub.billing.core.late_fees import OpenBill, Reminder, reminders_on
+from meterhub.billing.core.tariff import PaymentTerms, Tariff, TariffGap
+from meterhub.billing.jobs import delivery
 from meterhub.billing.payments.ledger import entries, lock_ledger, post_issued_bills
 from meterhub.billing.payments.terms import assess_late_fee, grant_prompt_payment_rebate
 from meterhub.billing.repository import load_tariffs
-from meterhub.billing.tariff import PaymentTerms, Tariff, TariffGap
 from meterhub.store import bills as bill_store
 
 log = logging.getLogger(__name__)
