@@ -17,21 +17,23 @@ from pathlib import Path
 
 import uvicorn
 from gmqtt.mqtt.constants import MQTTv311
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine
 
 from meterhub.config import Settings
 from meterhub.embedded_broker import free_port, start_broker
 from meterhub.ingest.deriver import IntervalDeriver
 from meterhub.ingest.service import derive_forever
 from meterhub.ingest.worker import IngestWorker
-from meterhub.sim.command import parse_span
 from meterhub.sim.engine import Engine as SimEngine
 from meterhub.sim.engine import SimOptions, resolve_start
 from meterhub.sim.fleet import Fleet
 from meterhub.sim.publisher import MqttPublisher
 from meterhub.sim.runner import run_simulation
 from meterhub.sim.scenario import Scenario
-from meterhub.store import schema
+from meterhub.sim.spans import parse_span
+from meterhub.store import consumers as consumer_store
+from meterhub.store import meters as meter_store
+from meterhub.store import network as network_store
 from meterhub.store.db import make_engine
 from meterhub.store.migrate import upgrade
 from meterhub.web.app import create_app
@@ -54,15 +56,14 @@ class DemoOptions:
 def register_fleet(engine: Engine, fleet: Fleet, at: datetime) -> int:
     """Insert the simulated hierarchy once; a restarted demo finds it already there."""
     with engine.begin() as conn:
-        if conn.execute(select(schema.meters.c.id).limit(1)).first() is not None:
+        if meter_store.any_meter(conn):
             return 0
         feeders = sorted({m.feeder_id for m in fleet.meters})
-        conn.execute(
-            insert(schema.feeders),
-            [{"id": f, "name": f"Feeder {f}", "created_at": at} for f in feeders],
+        network_store.insert_feeders(
+            conn, [{"id": f, "name": f"Feeder {f}", "created_at": at} for f in feeders]
         )
-        conn.execute(
-            insert(schema.transformers),
+        network_store.insert_transformers(
+            conn,
             [
                 {
                     "id": t.transformer_id,
@@ -77,9 +78,8 @@ def register_fleet(engine: Engine, fleet: Fleet, at: datetime) -> int:
                 for t in fleet.transformers
             ],
         )
-        consumers = [m for m in fleet.meters if m.kind == "consumer"]
-        conn.execute(
-            insert(schema.consumers),
+        consumer_store.insert_consumers(
+            conn,
             [
                 {
                     "id": f"C-{m.meter_id}",
@@ -87,11 +87,12 @@ def register_fleet(engine: Engine, fleet: Fleet, at: datetime) -> int:
                     "tariff_category": "domestic",
                     "created_at": at,
                 }
-                for m in consumers
+                for m in fleet.meters
+                if m.kind == "consumer"
             ],
         )
-        conn.execute(
-            insert(schema.meters),
+        meter_store.insert_meters(
+            conn,
             [
                 {
                     "id": m.meter_id,
@@ -113,11 +114,41 @@ def register_fleet(engine: Engine, fleet: Fleet, at: datetime) -> int:
 
 async def run_demo(options: DemoOptions, stop: asyncio.Event) -> None:
     options.data_dir.mkdir(parents=True, exist_ok=True)
-    database_url = f"sqlite:///{options.data_dir / 'meterhub.db'}"
     broker_port = free_port()
+    settings = demo_settings(options, broker_port=broker_port)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    now = datetime.now(UTC)
+    sim_options = simulation_options(options, now)
+    fleet = SimEngine(sim_options, resolve_start(sim_options, now)).fleet
+    log.info("registered %d meters", register_fleet(engine, fleet, now))
+
+    broker = await start_broker(broker_port)
+    worker, tasks = await start_ingest(settings, engine, stop)
+    sim_stop = threading.Event()
+    sim_thread = start_simulator(settings, sim_options, now, sim_stop)
     web_port = options.web_port or free_port()
-    settings = Settings(
-        database_url=database_url,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, engine), host="127.0.0.1", port=web_port, log_level="warning"
+        )
+    )
+    tasks.append(asyncio.create_task(server.serve()))
+    print(banner(options, settings, web_port, len(fleet.meters)), flush=True)
+
+    await wait_for_stop(stop, options.duration)
+    sim_stop.set()
+    await asyncio.to_thread(sim_thread.join, 15)
+    server.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await broker.shutdown()
+    log.info("demo stopped: %d messages ingested", worker.stats.messages)
+
+
+def demo_settings(options: DemoOptions, *, broker_port: int) -> Settings:
+    """SQLite in the data directory, the embedded broker, and what a time-lapse needs."""
+    return Settings(
+        database_url=f"sqlite:///{options.data_dir / 'meterhub.db'}",
         data_dir=options.data_dir,
         mqtt_url=f"mqtt://127.0.0.1:{broker_port}",
         share_group="",  # amqtt has no shared subscriptions; one worker does the demo's load
@@ -131,12 +162,12 @@ async def run_demo(options: DemoOptions, stop: asyncio.Event) -> None:
         batch_max=500,
         derive_chunk_meters=10,
     )
-    engine = make_engine(database_url)
-    upgrade(engine)
 
-    now = datetime.now(UTC)
+
+def simulation_options(options: DemoOptions, now: datetime) -> SimOptions:
+    """The history first (ending an hour ago), then the time-lapse, around Kathmandu."""
     history_s = parse_span(options.history) if options.history not in ("", "0") else 0
-    sim_options = SimOptions(
+    return SimOptions(
         meters=options.meters,
         interval_s=900,
         speed=options.speed,
@@ -148,11 +179,12 @@ async def run_demo(options: DemoOptions, stop: asyncio.Event) -> None:
         centre=(27.7172, 85.3240),
         scenario=Scenario(theft_rate=0.03, outage_rate=0.01, bad_data_rate=0.002),
     )
-    fleet = SimEngine(sim_options, resolve_start(sim_options, now)).fleet
-    registered = register_fleet(engine, fleet, now)
-    log.info("registered %d meters", registered)
 
-    broker = await start_broker(broker_port)
+
+async def start_ingest(
+    settings: Settings, engine: Engine, stop: asyncio.Event
+) -> tuple[IngestWorker, list[asyncio.Task[None]]]:
+    """The ingest worker and the interval deriver, running once the worker has subscribed."""
     # amqtt gives up on a QoS 1 delivery (and drops it) when its PUBACK takes more than 5 s,
     # whatever the backlog; acknowledging after the commit would lose messages while the history
     # floods in. The in-process demo therefore acknowledges on receipt; production brokers
@@ -164,44 +196,43 @@ async def run_demo(options: DemoOptions, stop: asyncio.Event) -> None:
         asyncio.create_task(derive_forever(deriver, stop)),
     ]
     await asyncio.to_thread(worker.subscribed.wait, 30)
+    return worker, tasks
 
-    sim_stop = threading.Event()
+
+def start_simulator(
+    settings: Settings, sim_options: SimOptions, now: datetime, sim_stop: threading.Event
+) -> threading.Thread:
+    """The simulator publishing to the embedded broker, in a thread, until ``sim_stop``."""
 
     def simulate() -> None:
         with MqttPublisher(settings.mqtt_url, client_id="meterhub-demo-sim", mqtt_v5=False) as pub:
             run_simulation(sim_options, pub.publish, sim_stop, now=now)
 
-    sim_thread = threading.Thread(target=simulate, name="simulator", daemon=True)
-    sim_thread.start()
+    thread = threading.Thread(target=simulate, name="simulator", daemon=True)
+    thread.start()
+    return thread
 
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, engine), host="127.0.0.1", port=web_port, log_level="warning"
-        )
-    )
-    tasks.append(asyncio.create_task(server.serve()))
-    print(
+
+def banner(options: DemoOptions, settings: Settings, web_port: int, meters: int) -> str:
+    return (
         f"\nmeterhub demo is running\n"
         f"  web app      http://127.0.0.1:{web_port}/\n"
         f"  API docs     http://127.0.0.1:{web_port}/api/docs\n"
-        f"  MQTT broker  mqtt://127.0.0.1:{broker_port}"
+        f"  MQTT broker  {settings.mqtt_url}"
         f"  (topics {settings.topic_prefix}/<meter>/...)\n"
-        f"  database     {database_url}\n"
-        f"  fleet        {len(fleet.meters)} meters, {options.history} of history, "
+        f"  database     {settings.database_url}\n"
+        f"  fleet        {meters} meters, {options.history} of history, "
         f"then {options.speed:g}x time-lapse\n"
-        f"Press Ctrl-C to stop.\n",
-        flush=True,
+        f"Press Ctrl-C to stop.\n"
     )
-    if options.duration is not None:
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=options.duration)
-        except TimeoutError:
-            stop.set()
-    else:
+
+
+async def wait_for_stop(stop: asyncio.Event, duration: float | None) -> None:
+    """Until ``stop`` is set, or ``duration`` seconds have passed (then ``stop`` is set)."""
+    if duration is None:
         await stop.wait()
-    sim_stop.set()
-    await asyncio.to_thread(sim_thread.join, 15)
-    server.should_exit = True
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await broker.shutdown()
-    log.info("demo stopped: %d messages ingested", worker.stats.messages)
+        return
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=duration)
+    except TimeoutError:
+        stop.set()

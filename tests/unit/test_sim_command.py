@@ -10,9 +10,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from meterhub.sim.command import parse_span, register
+from meterhub.sim.command import register
 from meterhub.sim.engine import Publication, SimOptions
 from meterhub.sim.runner import run_simulation
+from meterhub.sim.spans import parse_span
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 
@@ -31,6 +32,12 @@ START = datetime(2026, 3, 2, tzinfo=UTC)
 )
 def test_spans_accept_seconds_minutes_hours_and_days(text: str, unit: str, seconds: int):
     assert parse_span(text, unit) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "15 minutes", "-1h", "1.5h", "15 m s"])
+def test_other_spans_are_refused(text: str):
+    with pytest.raises(ValueError, match="is not a span"):
+        parse_span(text)
 
 
 def test_register_adds_the_sim_command_with_its_options():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import sys
 import threading
@@ -16,17 +15,7 @@ from meterhub.sim.engine import LONDON, SimOptions
 from meterhub.sim.publisher import MqttPublisher
 from meterhub.sim.runner import run_simulation
 from meterhub.sim.scenario import Scenario
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-_SPAN = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
-
-
-def parse_span(text: str, default_unit: str = "s") -> int:
-    """'15m' -> 900, '1h' -> 3600, '900s' -> 900, '30d' -> 2592000, '0' -> 0."""
-    match = _SPAN.match(text.lower())
-    if not match:
-        raise typer.BadParameter(f"{text!r} is not a span like 900s, 15m, 1h or 30d")
-    return int(match.group(1)) * _UNITS[match.group(2) or default_unit]
+from meterhub.sim.spans import parse_span
 
 
 def parse_start(text: str | None) -> datetime | None:

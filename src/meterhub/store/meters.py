@@ -101,6 +101,11 @@ def load_meter(conn: Connection, meter_id: str) -> MeterRow | None:
     return None if row is None else MeterRow(*row)
 
 
+def any_meter(conn: Connection) -> bool:
+    """Whether any meter is registered at all."""
+    return conn.execute(select(schema.meters.c.id).limit(1)).first() is not None
+
+
 def meter_exists(conn: Connection, meter_id: str) -> bool:
     m = schema.meters
     return conn.execute(select(m.c.id).where(m.c.id == meter_id)).first() is not None
