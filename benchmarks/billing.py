@@ -70,7 +70,7 @@ def consumption(rng: random.Random) -> tuple[Decimal, Decimal]:
 
 def slab_chunk(bounds: tuple[int, int]) -> tuple[int, Decimal]:
     from meterhub.billing.core import (
-        Connection,
+        Supply,
         calculate_bill,
         determinants_from_totals,
         load_tariff,
@@ -83,7 +83,7 @@ def slab_chunk(bounds: tuple[int, int]) -> tuple[int, Decimal]:
     for _ in range(first, last):
         kwh, load = consumption(rng)
         determinants = determinants_from_totals(tariff, SLAB_START, SLAB_END, kwh)
-        bill = calculate_bill(determinants, tariff, Connection(sanctioned_load_kw=load))
+        bill = calculate_bill(determinants, tariff, Supply(sanctioned_load_kw=load))
         total += bill.total
         count += 1
     return count, total

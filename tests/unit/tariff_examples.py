@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from meterhub.billing.core.calculate import Bill, Connection, calculate_bill
+from meterhub.billing.core.calculate import Bill, Supply, calculate_bill
 from meterhub.billing.core.determinants import determinants_from_totals
 from meterhub.billing.core.tariff import Tariff, load_tariff
 
@@ -23,7 +23,7 @@ def amounts(bill: Bill) -> list[tuple[str, str]]:
     return [(line.code, f"{line.amount}") for line in bill.lines]
 
 
-def slab_bill(name: str, start: date, end: date, kwh: str, connection: Connection) -> Bill:
+def slab_bill(name: str, start: date, end: date, kwh: str, supply: Supply) -> Bill:
     t = tariff(name)
     determinants = determinants_from_totals(t, start, end, Decimal(kwh))
-    return calculate_bill(determinants, t, connection)
+    return calculate_bill(determinants, t, supply)

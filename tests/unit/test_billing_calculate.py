@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from meterhub.billing.core.calculate import Bill, Connection, calculate_bill
+from meterhub.billing.core.calculate import Bill, Supply, calculate_bill
 from meterhub.billing.core.determinants import Determinants, determinants_from_totals
 from meterhub.billing.core.tariff import Tariff, TariffGap, parse_tariff
 
@@ -32,12 +32,12 @@ def make(version: dict[str, Any], **top: Any) -> Tariff:
 def bill(
     t: Tariff,
     kwh: str,
-    connection: Connection | None = None,
+    supply: Supply | None = None,
     period: tuple[date, date] = JUNE,
     **totals: Any,
 ) -> Bill:
     determinants = determinants_from_totals(t, period[0], period[1], Decimal(kwh), **totals)
-    return calculate_bill(determinants, t, connection)
+    return calculate_bill(determinants, t, supply)
 
 
 SLABS = [{"up_to": 100, "rate": "2"}, {"up_to": 300, "rate": "3"}, {"rate": "5"}]
@@ -94,7 +94,7 @@ def test_load_bands_whole_and_telescopic() -> None:
             ]
         }
     )
-    load = Connection(sanctioned_load_kw=Decimal(6))
+    load = Supply(sanctioned_load_kw=Decimal(6))
     assert bill(whole, "0", load).total == Decimal("180.00")  # 6 kW in the >5 band: 6 * 30
     assert bill(tele, "0", load).total == Decimal("110.00")  # 2*10 + 3*20 + 1*30
     with pytest.raises(TariffGap, match="sanctioned load"):

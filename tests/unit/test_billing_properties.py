@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meterhub.billing.core.calculate import Connection, calculate_bill
+from meterhub.billing.core.calculate import Supply, calculate_bill
 from meterhub.billing.core.determinants import compute_determinants, determinants_from_totals
 from meterhub.billing.core.tariff import Tariff, load_tariff
 from meterhub.readings.intervals import Interval
@@ -30,7 +30,7 @@ starts = st.dates(min_value=date(2020, 6, 15), max_value=date(2025, 12, 1))  # N
 def slab_case(tariff: Tariff, start: date, days: int, energy: Decimal, load: Decimal, amps: int):
     end = start + timedelta(days=days)
     determinants = determinants_from_totals(tariff, start, end, energy)
-    return calculate_bill(determinants, tariff, Connection(load, amps))
+    return calculate_bill(determinants, tariff, Supply(load, amps))
 
 
 @settings(max_examples=150, deadline=None)
@@ -80,16 +80,16 @@ def test_prorating_into_two_parts_with_the_same_tariff_is_the_whole(
     as the whole, within the stated rounding (each line rounds once more, the total once more)."""
     cut = 1 + cut % (days - 1)
     end, middle = start + timedelta(days=days), start + timedelta(days=cut)
-    connection = Connection(load, amps)
-    whole = calculate_bill(determinants_from_totals(tariff, start, end, energy), tariff, connection)
+    supply = Supply(load, amps)
+    whole = calculate_bill(determinants_from_totals(tariff, start, end, energy), tariff, supply)
     share = energy * cut / days
     first = calculate_bill(
-        determinants_from_totals(tariff, start, middle, share), tariff, connection, cycle_days=days
+        determinants_from_totals(tariff, start, middle, share), tariff, supply, cycle_days=days
     )
     second = calculate_bill(
         determinants_from_totals(tariff, middle, end, energy - share),
         tariff,
-        connection,
+        supply,
         cycle_days=days,
     )
     rounding = tariff.rounding

@@ -12,14 +12,14 @@ from decimal import Decimal
 import pytest
 from tariff_examples import amounts, slab_bill
 
-from meterhub.billing.core.calculate import Bill, Connection
+from meterhub.billing.core.calculate import Bill, Supply
 from meterhub.billing.core.tariff import TariffGap
 
 # ----------------------------------------------------------------------------- DERC (Delhi)
 
 
 def derc(start: date, end: date, kwh: str, kw: str) -> Bill:
-    bill: Bill = slab_bill("derc-domestic", start, end, kwh, Connection(Decimal(kw)))
+    bill: Bill = slab_bill("derc-domestic", start, end, kwh, Supply(Decimal(kw)))
     return bill
 
 
@@ -130,7 +130,7 @@ def test_derc_order_change_on_1_august_2019_prorated_by_days() -> None:
 
 def nea(kwh: str, amperes: int | None, start: date = date(2024, 1, 1)) -> Bill:
     end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
-    bill: Bill = slab_bill("nea-domestic", start, end, kwh, Connection(amperes=amperes))
+    bill: Bill = slab_bill("nea-domestic", start, end, kwh, Supply(amperes=amperes))
     return bill
 
 
@@ -203,9 +203,7 @@ def test_nea_schedule_change_on_mangsir_1_2078_inside_the_period() -> None:
     # 2 November - 1 December 2021 (30 days), new schedule from 17 November: 15 days each.
     # 16 kWh -> 8 kWh per part; every monthly limit scaled by 15/30: first block 10 kWh, the
     # free-units limit 5 kWh (2020) and 10 kWh (2021), minimum-charge band 0-20 -> 0-10 kWh.
-    bill = slab_bill(
-        "nea-domestic", date(2021, 11, 2), date(2021, 12, 2), "16", Connection(amperes=5)
-    )
+    bill = slab_bill("nea-domestic", date(2021, 11, 2), date(2021, 12, 2), "16", Supply(amperes=5))
     assert amounts(bill) == [
         ("energy-5a", "24.00"),  # 8 * 3.00 (2020 schedule)
         ("free-units-5a", "0.00"),  # 8 kWh is above the 5 kWh free limit

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from tariff_examples import USAGE, amounts, tariff
 
-from meterhub.billing.core.calculate import Connection, calculate_bill
+from meterhub.billing.core.calculate import Supply, calculate_bill
 from meterhub.billing.core.determinants import compute_determinants
 from meterhub.billing.core.tariff import TariffGap
 from meterhub.billing.quote import quote, read_usage_csv
@@ -45,7 +45,7 @@ def test_pge_change_on_1_march_2025_inside_a_winter_period_across_dst() -> None:
     determinants, bill = quote(
         t,
         read_usage_csv(USAGE / "pge-1kw-2025-02-14-to-03-15.csv"),
-        Connection(),
+        Supply(),
     )
     assert determinants.import_kwh == Decimal("719.000000")
     assert determinants.energy_by_bin == {
@@ -122,7 +122,7 @@ def test_uk_economy7_price_cap_change_on_1_april_across_bst() -> None:
     # and 105 night kWh in each part.
     t = tariff("uk-economy7-price-cap")
     determinants, bill = quote(
-        t, read_usage_csv(USAGE / "uk-1kw-2024-03-17-to-04-15.csv"), Connection()
+        t, read_usage_csv(USAGE / "uk-1kw-2024-03-17-to-04-15.csv"), Supply()
     )
     assert determinants.energy_by_bin == {
         ("all", "night"): Decimal("210.000000"),

@@ -10,7 +10,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from meterhub.billing.core.calculate import Connection
+from meterhub.billing.core.calculate import Supply
 from meterhub.billing.core.tariff import TariffGap, TariffInvalid, load_tariff
 from meterhub.billing.quote import UsageError, bill_document, quote, read_usage_csv
 
@@ -65,7 +65,7 @@ def quote_command(
         determinants, bill = quote(
             tariff,
             intervals,
-            Connection(sanctioned_load_kw=load, amperes=amperes),
+            Supply(sanctioned_load_kw=load, amperes=amperes),
             start=first,
             end=last,
             cycle_days=cycle_days,

@@ -15,7 +15,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from meterhub.billing.core.calculate import Bill, Connection, calculate_bill
+from meterhub.billing.core.calculate import Bill, Supply, calculate_bill
 from meterhub.billing.core.determinants import Determinants, compute_determinants
 from meterhub.billing.core.tariff import Tariff
 from meterhub.readings.intervals import Interval
@@ -70,7 +70,7 @@ def usage_dates(intervals: list[Interval], tariff: Tariff) -> tuple[date, date]:
 def quote(
     tariff: Tariff,
     intervals: list[Interval],
-    connection: Connection,
+    supply: Supply,
     *,
     start: date | None = None,
     end: date | None = None,
@@ -81,7 +81,7 @@ def quote(
     start = start or covered[0]
     end = end or covered[1]
     determinants = compute_determinants(intervals, tariff, start, end)
-    return determinants, calculate_bill(determinants, tariff, connection, cycle_days=cycle_days)
+    return determinants, calculate_bill(determinants, tariff, supply, cycle_days=cycle_days)
 
 
 def bill_document(bill: Bill, determinants: Determinants) -> dict[str, Any]:

@@ -7,7 +7,7 @@ prepaid pricing and supply rules (``prepaid``), late fees, rebates and reminders
 bill numbers' form and the stored bill's balance. import-linter holds this package to it.
 """
 
-from meterhub.billing.core.calculate import Bill, BillLine, Connection, calculate_bill
+from meterhub.billing.core.calculate import Bill, BillLine, Supply, calculate_bill
 from meterhub.billing.core.determinants import (
     Determinants,
     compute_determinants,
@@ -26,8 +26,8 @@ from meterhub.billing.core.tariff import (
 __all__ = [
     "Bill",
     "BillLine",
-    "Connection",
     "Determinants",
+    "Supply",
     "Tariff",
     "TariffGap",
     "TariffInvalid",

@@ -1,4 +1,4 @@
-"""Bill calculation: (determinants, tariff, connection) -> bill lines. Pure and exact.
+"""Bill calculation: (determinants, tariff, supply) -> bill lines. Pure and exact.
 
 Every amount is a Decimal rounded to the tariff's line quantum when the line is made; taxes are
 percentages of the rounded lines they name, applied in the order the tariff lists them; the
@@ -44,9 +44,10 @@ ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
-class Connection:
-    """What the consumer's connection contributes: the sanctioned (contract) load and the
-    ampere rating of the supply (Nepal prices single-phase homes by it)."""
+class Supply:
+    """What the consumer's connection to the network contributes: the sanctioned (contract)
+    load and the ampere rating of the supply (Nepal prices single-phase homes by it). Called
+    ``Supply`` so as not to be read as a database connection."""
 
     sanctioned_load_kw: Decimal | None = None
     amperes: int | None = None
@@ -88,12 +89,12 @@ class Bill:
 def calculate_bill(
     determinants: Determinants,
     tariff: Tariff,
-    connection: Connection | None = None,
+    supply: Supply | None = None,
     *,
     cycle_days: int | None = None,
 ) -> Bill:
     """Price one period. A tariff change inside it splits it by days (``Tariff.split``)."""
-    connection = connection or Connection()
+    supply = supply or Supply()
     period_days = Decimal((determinants.end - determinants.start).days)
     cycle = Decimal(cycle_days) if cycle_days is not None else period_days
     if cycle <= 0 or cycle < period_days:
@@ -107,7 +108,7 @@ def calculate_bill(
             if len(parts) == 1
             else determinants.scaled(Decimal(part.days) / period_days, part.start, part.end)
         )
-        part_lines, part_excess = price_part(share, tariff, part, connection, cycle)
+        part_lines, part_excess = price_part(share, tariff, part, supply, cycle)
         lines += part_lines
         excess += part_excess
     return assemble(tariff, determinants, lines, parts[-1].version, excess)
@@ -153,11 +154,11 @@ def price_part(
     determinants: Determinants,
     tariff: Tariff,
     part: TariffPart,
-    connection: Connection,
+    supply: Supply,
     cycle_days: Decimal,
 ) -> tuple[list[BillLine], Decimal]:
     """Lines for one tariff version over (a share of) a period, and its unused export kWh."""
-    pricer = _Pricer(determinants, tariff, part, connection, cycle_days)
+    pricer = _Pricer(determinants, tariff, part, supply, cycle_days)
     return pricer.lines(), pricer.excess_export
 
 
@@ -167,10 +168,10 @@ class _Pricer:
         determinants: Determinants,
         tariff: Tariff,
         part: TariffPart,
-        connection: Connection,
+        supply: Supply,
         cycle_days: Decimal,
     ) -> None:
-        self.tariff, self.part, self.connection = tariff, part, connection
+        self.tariff, self.part, self.supply = tariff, part, supply
         self.version = part.version
         self.rounding: Rounding = tariff.rounding_for(part.version)
         self.cycle_days = cycle_days
@@ -253,7 +254,7 @@ class _Pricer:
         if not priced and self.version.energy:
             raise TariffGap(
                 f"{self.tariff.id} {self.version.effective_from}: no energy charge applies to "
-                f"this connection ({self.connection})"
+                f"this connection ({self.supply})"
             )
         if not self.version.energy and self.det.import_kwh > 0:
             raise TariffGap(f"{self.tariff.id} {self.version.effective_from}: no energy price")
@@ -326,7 +327,7 @@ class _Pricer:
         elif fixed.basis == "per_kw":
             self._per_kw(fixed, label)
         else:
-            amperes = self.connection.amperes
+            amperes = self.supply.amperes
             if amperes is None:
                 raise TariffGap(f"{fixed.name}: the connection's ampere rating is needed")
             rating = next((r for r in fixed.ratings if r.amperes == amperes), None)
@@ -341,7 +342,7 @@ class _Pricer:
             )  # fmt: skip
 
     def _per_kw(self, fixed: FixedCharge, label: str) -> None:
-        load = self.connection.sanctioned_load_kw
+        load = self.supply.sanctioned_load_kw
         if load is None:
             raise TariffGap(f"{fixed.name}: the sanctioned load (kW) is needed")
         months = self.months
@@ -403,11 +404,11 @@ class _Pricer:
     # -------------------------------------------------------------- helpers
 
     def _applies(self, when: Condition | None, name: str) -> bool:
-        connection = self.connection
+        supply = self.supply
         return condition_applies(
             when,
-            amperes=connection.amperes,
-            sanctioned_load_kw=connection.sanctioned_load_kw,
+            amperes=supply.amperes,
+            sanctioned_load_kw=supply.sanctioned_load_kw,
             name=name,
         )
 

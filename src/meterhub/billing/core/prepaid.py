@@ -25,8 +25,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from meterhub.billing.core.calculate import Connection as Supply
-from meterhub.billing.core.calculate import condition_applies, tou_rate
+from meterhub.billing.core.calculate import Supply, condition_applies, tou_rate
 from meterhub.billing.core.determinants import compute_determinants, holiday_set
 from meterhub.billing.core.tariff import (
     SlabCharge,

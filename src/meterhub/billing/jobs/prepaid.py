@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from meterhub.billing.core.calculate import Connection as Supply
+from meterhub.billing.core.calculate import Supply
 from meterhub.billing.core.ledger import Entry
 from meterhub.billing.core.prepaid import (
     AMOUNT_QUANTUM,

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from meterhub.billing.core.calculate import Bill, Connection, calculate_bill
+from meterhub.billing.core.calculate import Bill, Supply, calculate_bill
 from meterhub.billing.core.determinants import period_bounds_utc
 from meterhub.billing.core.numbering import numbers as bill_numbers
 from meterhub.billing.core.period_usage import PeriodUsage
@@ -408,19 +408,19 @@ def _price(
     if usage is None:
         return RunError(meter.consumer_id, "no_reads", f"meter {meter.meter_id}: no intervals")
     load = None if meter.sanctioned_load_kw is None else Decimal(str(meter.sanctioned_load_kw))
-    connection = Connection(sanctioned_load_kw=load, amperes=amperes)
+    supply = Supply(sanctioned_load_kw=load, amperes=amperes)
     try:
         # A move-in or a conversion to prepaid bills fewer days: monthly charges and slabs
         # are scaled by those days over the cycle's.
         cycle_days = (ctx.end - ctx.start).days
-        bill = calculate_bill(usage.determinants, tariff, connection, cycle_days=cycle_days)
+        bill = calculate_bill(usage.determinants, tariff, supply, cycle_days=cycle_days)
     except (TariffGap, ValueError) as exc:
         # A missing price is an error the operator sees, never a zero on a bill.
         return RunError(meter.consumer_id, "cannot_price", str(exc))
     terms = bill.payment_terms
     due_days = terms.due_days if terms and terms.due_days is not None else ctx.due_days
     due_date = ctx.today + timedelta(days=due_days)
-    document = _document(ctx, tariff, meter, connection, bill, usage, due_date)
+    document = _document(ctx, tariff, meter, supply, bill, usage, due_date)
     document["comparison"] = comparisons.get(
         meter.meter_id, {"last_month": None, "last_year": None}
     )
@@ -489,7 +489,7 @@ def _document(
     ctx: _Context,
     tariff: Tariff,
     meter: billable.BillableMeter,
-    connection: Connection,
+    supply: Supply,
     bill: Bill,
     usage: PeriodUsage,
     due_date: date,
@@ -509,9 +509,9 @@ def _document(
             "meter": {
                 "id": meter.meter_id,
                 "sanctioned_load_kw": None
-                if connection.sanctioned_load_kw is None
-                else f"{connection.sanctioned_load_kw:f}",
-                "amperes": connection.amperes,
+                if supply.sanctioned_load_kw is None
+                else f"{supply.sanctioned_load_kw:f}",
+                "amperes": supply.amperes,
             },
             "timezone": ctx.settings.timezone,
             "daily_kwh": [
