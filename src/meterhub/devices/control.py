@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from meterhub.devices import dynsec
-from meterhub.mqtt import parse_broker_url
+from meterhub.mqtt import BrokerAddress, parse_broker_url
 
 
 class ControlError(RuntimeError):
@@ -47,14 +47,7 @@ def send_commands(
     done = threading.Event()
     state: dict[str, Any] = {}
 
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"meterhub-admin-{tag[:12]}", protocol=mqtt.MQTTv5
-    )
-    if address.username is not None:
-        client.username_pw_set(address.username, address.password)
-    context = address.ssl_context(ca_file)
-    if context is not None:
-        client.tls_set_context(context)
+    client = _admin_client(address, f"meterhub-admin-{tag[:12]}", ca_file)
 
     def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
         if reason.is_failure:
@@ -105,12 +98,27 @@ def send_commands(
         client.loop_stop()
     if "error" in state:
         raise ControlError(state["error"])
-    responses: list[dict[str, Any]] = state["responses"]
-    order = {f"{tag}-{n}": n for n in range(len(payload))}
+    return _answers_in_order(state["responses"], tag, len(payload))
+
+
+def _admin_client(address: BrokerAddress, client_id: str, ca_file: Path | None) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    if address.username is not None:
+        client.username_pw_set(address.username, address.password)
+    context = address.ssl_context(ca_file)
+    if context is not None:
+        client.tls_set_context(context)
+    return client
+
+
+def _answers_in_order(responses: list[dict[str, Any]], tag: str, sent: int) -> list[dict[str, Any]]:
+    """The broker's answers to our ``sent`` commands in command order; ControlError if one
+    failed (other than "already so") or one is missing."""
+    order = {f"{tag}-{n}": n for n in range(sent)}
     responses.sort(key=lambda r: order.get(str(r.get("correlationData")), len(order)))
     failures = dynsec.failed(responses)
     if failures:
         raise ControlError("; ".join(f"{command}: {error}" for command, error in failures))
-    if len(responses) != len(payload):
-        raise ControlError(f"{len(payload)} commands sent, {len(responses)} answered")
+    if len(responses) != sent:
+        raise ControlError(f"{sent} commands sent, {len(responses)} answered")
     return responses

@@ -162,6 +162,12 @@ def mosquitto_conf_text(
         "log_type information",
         "connection_messages true",
     ]
+    return "\n".join(lines + _listener_lines(tls, plain_port, plain_bind_address)) + "\n"
+
+
+def _listener_lines(tls: TlsListener | None, plain_port: int | None, plain_bind: str) -> list[str]:
+    """The TLS listener for meters and the plain one for meterhub's services on this host."""
+    lines: list[str] = []
     if tls is not None:
         listen = f"listener {tls.port}" + (f" {tls.bind_address}" if tls.bind_address else "")
         lines += [
@@ -178,6 +184,6 @@ def mosquitto_conf_text(
         lines += [
             "",
             "# Plain MQTT for meterhub's own services on this host only; still password-checked.",
-            f"listener {plain_port} {plain_bind_address}",
+            f"listener {plain_port} {plain_bind}",
         ]
-    return "\n".join(lines) + "\n"
+    return lines
