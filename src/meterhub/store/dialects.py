@@ -1,6 +1,8 @@
 """Where PostgreSQL and SQLite differ, decided here: the flavoured INSERT (both have ON CONFLICT),
-an insert that skips a row already stored, a transaction-long lock, and row claims that skip
-rows another transaction holds. Store modules ask these functions instead of the dialect's name.
+an insert that skips a row already stored, the smaller and larger of two values, a
+transaction-long lock, and row claims that skip rows another transaction holds. Store modules
+ask these functions instead of the dialect's name. (What only PostgreSQL has, such as COPY and
+partitions, is chosen with ``is_postgres``; ``db.py`` sets SQLite's connection pragmas.)
 """
 
 from __future__ import annotations
@@ -9,14 +11,25 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Select, Table, text
+from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 _Selected = TypeVar("_Selected", bound=tuple[Any, ...])
+_T = TypeVar("_T")
 
 
-def is_postgres(conn: Connection) -> bool:
+def is_postgres(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "postgresql"
+
+
+def least(conn: Connection, a: ColumnElement[_T], b: ColumnElement[_T]) -> ColumnElement[_T]:
+    """The smaller of two values: ``least`` in PostgreSQL, the two-argument ``min`` in SQLite."""
+    return func.least(a, b) if is_postgres(conn) else func.min(a, b)
+
+
+def greatest(conn: Connection, a: ColumnElement[_T], b: ColumnElement[_T]) -> ColumnElement[_T]:
+    """The larger of two values: ``greatest`` in PostgreSQL, the two-argument ``max`` in SQLite."""
+    return func.greatest(a, b) if is_postgres(conn) else func.max(a, b)
 
 
 def dialect_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:

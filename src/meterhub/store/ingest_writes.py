@@ -17,13 +17,12 @@ from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, Engine, func, insert, select, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from meterhub.readings.events import DeadLetter, MeterEvent, StatusUpdate, platform_event
 from meterhub.readings.model import CONTRACT_FIELDS, Reading, ReadingBlock
 from meterhub.store import schema
-from meterhub.store.dialects import dialect_insert
+from meterhub.store.dialects import dialect_insert, greatest, is_postgres, least
 from meterhub.store.events import insert_events
 from meterhub.store.partitions import ensure_month_partitions, months_between
 
@@ -194,7 +193,7 @@ class IngestWriter:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.postgres = engine.dialect.name == "postgresql"
+        self.postgres = is_postgres(engine)
         self._months: set[datetime] = set()
 
     def write(self, batch: WriteBatch) -> WriteResult:
@@ -241,7 +240,7 @@ class IngestWriter:
         if self.postgres:
             inserted = self._copy_readings(conn, readings, blocks, batch)
         else:
-            stmt = sqlite.insert(schema.readings).on_conflict_do_nothing()
+            stmt = dialect_insert(conn, schema.readings).on_conflict_do_nothing()
             rows = [
                 dict(zip(READING_COLUMNS, _row(r, batch.received_at), strict=True))
                 for r in readings
@@ -382,16 +381,13 @@ class IngestWriter:
             {"meter_id": m, "from_ts": a, "to_ts": b, "queued_at": at}
             for m, (a, b) in spans.items()
         ]
-        stmt = dialect_insert(conn, schema.interval_work)
+        work = schema.interval_work
+        stmt = dialect_insert(conn, work)
         stmt = stmt.on_conflict_do_update(
             index_elements=["meter_id"],
             set_={
-                "from_ts": func.min(schema.interval_work.c.from_ts, stmt.excluded.from_ts)
-                if not self.postgres
-                else func.least(schema.interval_work.c.from_ts, stmt.excluded.from_ts),
-                "to_ts": func.max(schema.interval_work.c.to_ts, stmt.excluded.to_ts)
-                if not self.postgres
-                else func.greatest(schema.interval_work.c.to_ts, stmt.excluded.to_ts),
+                "from_ts": least(conn, work.c.from_ts, stmt.excluded.from_ts),
+                "to_ts": greatest(conn, work.c.to_ts, stmt.excluded.to_ts),
             },
         )
         conn.execute(stmt, rows)

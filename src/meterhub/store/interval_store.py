@@ -19,6 +19,7 @@ from meterhub.readings.events import MeterEvent, platform_event
 from meterhub.readings.model import Reading
 from meterhub.readings.vee import Assessment, MeterProfile
 from meterhub.store import schema
+from meterhub.store.dialects import skip_locked
 
 # How much history before the new data the VEE rules see: enough for a zero streak (hours) and
 # to find the last trusted register before a glitch.
@@ -51,10 +52,7 @@ def utc(ts: datetime) -> datetime:
 def claim_work(conn: Connection, limit: int) -> list[Work]:
     table = schema.interval_work
     query = select(table.c.meter_id, table.c.from_ts, table.c.to_ts).order_by(table.c.queued_at)
-    query = query.limit(limit)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = conn.execute(query).all()
+    rows: Sequence[Any] = conn.execute(skip_locked(conn, query.limit(limit))).all()
     if rows:
         conn.execute(delete(table).where(table.c.meter_id.in_([r.meter_id for r in rows])))
     return [Work(r.meter_id, utc(r.from_ts), utc(r.to_ts)) for r in rows]
