@@ -44,8 +44,10 @@ from meterhub.store.meters import MeterDirectory, mark_stale_meters_offline
 
 log = logging.getLogger("meterhub.ingest")
 
-# Handling one batch is CPU work of milliseconds; this long means a handler that never returns.
-# The worker then ends itself (exit status 70), and the crash journal takes it from there.
+# Handling one batch is decoding (CPU work of milliseconds) and the meter directory's look-ups
+# (a query for ids not yet known, and all ids every refresh): this long means a handler that
+# never returns, or a database that does not answer a look-up. The worker then ends itself
+# (exit status 70), and the crash journal takes it from there.
 DECODE_STALL_SECONDS = 120.0
 STALL_EXIT_STATUS = 70
 MAX_BACKOFF_SECONDS = 30.0
