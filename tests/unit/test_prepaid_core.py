@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from meterhub.billing.core.calculate import calculate_bill
+from meterhub.billing.core.determinants import compute_determinants
 from meterhub.billing.core.prepaid import (
     DisconnectPolicy,
     IntervalPricer,
@@ -171,3 +173,77 @@ def test_supply_action_disconnects_at_zero_and_reconnects_when_positive_at_any_h
     assert supply_action(Decimal("0.01"), "connected", morning, POLICY) is None
     assert supply_action(Decimal(5), "disconnect_requested", night, POLICY) == "reconnect"
     assert supply_action(Decimal(-1), "disconnect_requested", morning, POLICY) is None
+
+
+# ----------------------------------------------------------------------------- same as a bill
+
+MARCH = date(2026, 3, 1)
+
+
+@st.composite
+def energy_charges(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """One energy charge priced by each way a bill prices energy, with whole rates."""
+    rate = st.integers(min_value=1, max_value=30).map(str)
+    kind = draw(st.sampled_from(["flat", "telescopic", "tou"]))
+    if kind == "flat":
+        return [{"name": "energy", "kind": "flat", "rate": draw(rate)}]
+    if kind == "tou":
+        rates = [{"window": w, "rate": draw(rate)} for w in ("peak", "offpeak")]
+        return [{"name": "energy", "kind": "tou", "rates": rates}]
+    limits = sorted(draw(st.sets(st.integers(min_value=1, max_value=150), min_size=1, max_size=3)))
+    slabs = [{"up_to": str(limit), "rate": draw(rate)} for limit in limits]
+    return [{"name": "energy", "kind": "telescopic", "slabs": [*slabs, {"rate": draw(rate)}]}]
+
+
+@st.composite
+def energy_taxes(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Up to two taxes: on energy, and on energy or on the first tax."""
+    percent = st.integers(min_value=0, max_value=25).map(str)
+    taxes: list[dict[str, Any]] = []
+    if draw(st.booleans()):
+        taxes.append({"name": "vat", "percent": draw(percent), "applies_to": ["energy"]})
+        if draw(st.booleans()):
+            on = draw(st.sampled_from([["energy"], ["vat"], ["energy", "vat"]]))
+            taxes.append({"name": "levy", "percent": draw(percent), "applies_to": on})
+    return taxes
+
+
+@given(
+    energy=energy_charges(),
+    taxes=energy_taxes(),
+    days=st.integers(min_value=1, max_value=3),
+    hundredths=st.lists(st.integers(min_value=0, max_value=400), min_size=72, max_size=72),
+)
+def test_prepaid_charges_of_a_period_add_up_to_its_bill(
+    energy: list[dict[str, Any]], taxes: list[dict[str, Any]], days: int, hundredths: list[int]
+) -> None:
+    # Charged from the first of the month, the account's slabs stand where a bill's for the same
+    # days do (a bill's cycle is then its own days: monthly limits unscaled). Whole rates, kWh in
+    # hundredths and whole percentages keep every amount within six decimals, the precision of a
+    # charge, so the two must agree to the last digit (the tariff rounds lines to six places).
+    priced = parse_tariff(
+        {
+            "schema": "meterhub.tariff/v1",
+            "id": "same",
+            "name": "same",
+            "currency": "NPR",
+            "timezone": "Asia/Kathmandu",
+            "source": SOURCE,
+            "time_of_use": {
+                "windows": [{"name": "peak", "start": "17:00", "end": "23:00"}],
+                "default_window": "offpeak",
+            },
+            "rounding": {"line": "0.000001", "total": "0.000001"},
+            "versions": [{"effective_from": "2026-01-01", "energy": energy, "taxes": taxes}],
+        }
+    )
+    first = datetime(2026, 3, 1, tzinfo=KATHMANDU).astimezone(UTC)
+    intervals = [
+        Interval("m1", first + timedelta(hours=hour), 3600, kwh / 100, 0.0, Quality.ACTUAL)
+        for hour, kwh in enumerate(hundredths[: 24 * days])
+    ]
+    pricer = IntervalPricer(priced)
+    charged = sum((pricer.price(interval).amount for interval in intervals), Decimal(0))
+    end = MARCH + timedelta(days=days)
+    bill = calculate_bill(compute_determinants(intervals, priced, MARCH, end), priced)
+    assert charged == bill.total

@@ -37,6 +37,7 @@ from meterhub.billing.core.tariff import (
     TariffGap,
     TariffPart,
     TariffVersion,
+    Tax,
     TouCharge,
 )
 
@@ -204,16 +205,12 @@ class _Pricer:
                 )
         self._minimum()
         for tax in self.version.taxes:
-            targets = frozenset(tax.applies_to)
-            base = sum(
-                (line.amount for line in self.out if line.code in targets or line.kind in targets),
-                ZERO,
-            )
+            base, amount = tax_on(tax, self.out)
             self._line(
                 tax.name,
                 "tax",
                 tax.description or f"{tax.percent}% of {', '.join(tax.applies_to)}",
-                base * tax.percent / 100,
+                amount,
                 base,
                 self.tariff.currency,
                 tax.percent,
@@ -264,31 +261,19 @@ class _Pricer:
         days = self.det.days_in_season(charge.season)
         scale = days if charge.slab_basis == "day" else days / self.cycle_days
         label = charge.description or charge.name
-        if charge.kind == "flat":
-            assert charge.rate is not None  # checked when the tariff was loaded
-            self._energy_line(charge.name, label, energy, charge.rate)
-            return
-        blocks = _blocks(charge.slabs, scale)
-        if charge.kind == "non_telescopic":
-            for low, high, slab in blocks:
-                if high is None or energy <= high:
-                    self._energy_line(
-                        charge.name, f"{label}: all {_kwh(energy)} kWh at the {_range(low, high)} "
-                        "kWh rate", energy, slab.rate,
-                    )  # fmt: skip
-                    return
-        for low, high, slab in blocks:
-            quantity = (energy if high is None else min(energy, high)) - low
-            if quantity <= 0:
-                break
-            self._energy_line(charge.name, f"{label}: {_range(low, high)} kWh", quantity, slab.rate)
+        for low, high, kwh, rate in slab_blocks(charge, energy, scale):
+            if charge.kind == "flat":
+                description = label
+            elif charge.kind == "non_telescopic":
+                description = f"{label}: all {_kwh(kwh)} kWh at the {_range(low, high)} kWh rate"
+            else:
+                description = f"{label}: {_range(low, high)} kWh"
+            self._energy_line(charge.name, description, kwh, rate)
 
     def _tou(self, charge: TouCharge) -> None:
         label = charge.description or charge.name
         for (season, window), energy in sorted(self.det.energy_by_bin.items()):
             rate = tou_rate(charge, season, window)
-            if rate is None:
-                raise TariffGap(f"{charge.name}: no rate for season {season}, window {window}")
             where = window if season == ANY else f"{season} {window}"
             self._energy_line(charge.name, f"{label}: {where}", energy, rate)
 
@@ -477,8 +462,9 @@ def condition_applies(
     return True
 
 
-def tou_rate(charge: TouCharge, season: str, window: str) -> Decimal | None:
-    """The rate of a window in a season; a rate without a season applies to every season."""
+def tou_rate(charge: TouCharge, season: str, window: str) -> Decimal:
+    """The rate of a window in a season; a rate without a season applies to every season. No
+    rate is a ``TariffGap``: a missing price is an error, never a zero."""
     general = None
     for rate in charge.rates:
         if rate.window != window:
@@ -487,7 +473,47 @@ def tou_rate(charge: TouCharge, season: str, window: str) -> Decimal | None:
             return rate.rate
         if rate.season is None:
             general = rate.rate
+    if general is None:
+        raise TariffGap(f"{charge.name}: no rate for season {season}, window {window}")
     return general
+
+
+# (low, high, kWh, rate): a block of a slab charge, its limits as scaled, the energy billed in
+# it and its rate.
+SlabBlock = tuple[Decimal, Decimal | None, Decimal, Decimal]
+
+
+def slab_blocks(charge: SlabCharge, energy: Decimal, scale: Decimal) -> list[SlabBlock]:
+    """How a flat or slab charge prices ``energy`` kWh, its block limits scaled by ``scale``
+    (the part of the month billed, or the days, for per-day limits): flat, one block at the
+    rate; non-telescopic, all the energy at the rate of the block it falls in; telescopic, each
+    block's share at its own rate. Bills and prepaid charges are both priced by this."""
+    if charge.kind == "flat":
+        assert charge.rate is not None  # checked when the tariff was loaded
+        return [(ZERO, None, energy, charge.rate)]
+    blocks = _blocks(charge.slabs, scale)
+    if charge.kind == "non_telescopic":
+        for low, high, slab in blocks:
+            if high is None or energy <= high:
+                return [(low, high, energy, slab.rate)]
+    priced: list[SlabBlock] = []
+    for low, high, slab in blocks:
+        quantity = (energy if high is None else min(energy, high)) - low
+        if quantity <= 0:
+            break
+        priced.append((low, high, quantity, slab.rate))
+    return priced
+
+
+def tax_on(tax: Tax, lines: Iterable[BillLine]) -> tuple[Decimal, Decimal]:
+    """A tax's base and amount (unrounded): its percentage of the lines whose code or kind it
+    names. Taxes are applied in the tariff's order, each one's line added before the next is
+    computed, so a tax may name an earlier one. Bills and prepaid charges both tax by this."""
+    targets = frozenset(tax.applies_to)
+    base = sum(
+        (line.amount for line in lines if line.code in targets or line.kind in targets), ZERO
+    )
+    return base, base * tax.percent / 100
 
 
 def _named(line: BillLine, names: Iterable[str]) -> bool:

@@ -2,14 +2,19 @@
 balance crosses, when supply may be cut. Pure: no database, no clock of its own.
 
 Pricing one interval (an approximation of the monthly bill, documented in
-docs/delivery-and-prepaid.md): the tariff version, season, time-of-use window and day type of
-the interval's start come from the tariff engine (a one-interval ``compute_determinants``).
-Energy charges are priced as the interval happens: flat and TOU at their rate; telescopic
-slabs at the marginal rate given what the account has already used this local month (or day,
-for per-day slabs), so a month of prepaid charges equals the monthly slab bill; non-telescopic
-slabs at the rate of the slab the month-to-date consumption has reached (the month is not
-re-priced when a later interval moves it into a dearer slab). Taxes on energy are added in the
-tariff's order. Fixed, demand and minimum charges and export credit are not drawn down here.
+docs/delivery-and-prepaid.md) uses the bill's own code (``billing.core.calculate``): the tariff
+version, season, time-of-use window and day type of the interval's start come from the tariff
+engine (a one-interval ``compute_determinants``); each energy charge that applies to the supply
+(``condition_applies``) is priced by ``tou_rate`` or by the bill's slab blocks
+(``slab_blocks``): flat at its rate, telescopic slabs at the marginal rate given what the
+account has already used this local month (or day, for per-day slabs), non-telescopic slabs at
+the rate of the slab the month-to-date consumption has reached (the month is not re-priced when
+a later interval moves it into a dearer slab); the taxes on energy follow in the tariff's order
+(``tax_on``). So the charges of a month from its first day add up to the bill of the same
+usage on the same tariff (tests/unit/test_prepaid_core.py checks it as a property), but for
+the bill's rounding of each line, non-telescopic slabs and per-day limits (a bill applies those
+to all the period's days together). Fixed, demand and minimum charges and export credit are not
+drawn down here.
 
 The consumer ledger mirrors the account in cents (``ledger_due``): the running total of the
 charges rounded half-up, less what the ledger already carries.
@@ -25,7 +30,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from meterhub.billing.core.calculate import Supply, condition_applies, tou_rate
+from meterhub.billing.core.calculate import (
+    BillLine,
+    Supply,
+    condition_applies,
+    slab_blocks,
+    tax_on,
+    tou_rate,
+)
 from meterhub.billing.core.determinants import compute_determinants, holiday_set
 from meterhub.billing.core.tariff import (
     SlabCharge,
@@ -37,6 +49,7 @@ from meterhub.billing.core.tariff import (
 from meterhub.readings.intervals import Interval
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 AMOUNT_QUANTUM = Decimal("0.000001")
 CENT = Decimal("0.01")
 SupplyState = Literal["connected", "disconnect_requested"]
@@ -87,7 +100,7 @@ class IntervalPricer:
             ):
                 continue
             if isinstance(charge, TouCharge):
-                amounts[charge.name] = kwh * _tou_rate(charge, season, window)
+                amounts[charge.name] = kwh * tou_rate(charge, season, window)
             elif charge.season is None or charge.season == season:
                 before = day_before if charge.slab_basis == "day" else month_before
                 amounts[charge.name] = _slab_amount(charge, before, kwh)
@@ -102,52 +115,35 @@ def _month(day: date) -> tuple[int, int]:
     return day.year, day.month
 
 
-def _tou_rate(charge: TouCharge, season: str, window: str) -> Decimal:
-    rate = tou_rate(charge, season, window)
-    if rate is None:
-        # A missing price is an error, never a zero.
-        raise TariffGap(f"{charge.name}: no rate for season {season}, window {window}")
-    return rate
-
-
 def _slab_amount(charge: SlabCharge, used_before: Decimal, kwh: Decimal) -> Decimal:
+    """What ``kwh`` more costs after ``used_before`` kWh of the month (or of the day, for
+    per-day limits), from the bill's own blocks (``slab_blocks``, limits unscaled: a whole
+    month or day): telescopic, the blocks of the total after less those of the total before,
+    so a month of charges adds up to the month's bill; non-telescopic, the kWh at the rate of
+    the block the total has reached (what went before is not re-priced); flat, at its rate."""
     if charge.kind == "flat":
-        assert charge.rate is not None  # checked when the tariff was loaded
-        return kwh * charge.rate
+        return _cost(charge, kwh)
     used_after = used_before + kwh
     if charge.kind == "non_telescopic":
-        for slab in charge.slabs:
-            if slab.up_to is None or used_after <= slab.up_to:
-                return kwh * slab.rate
-    amount, low = ZERO, ZERO
-    for slab in charge.slabs:
-        high = slab.up_to
-        block_low = max(low, used_before)
-        block_high = used_after if high is None else min(high, used_after)
-        if block_high > block_low:
-            amount += (block_high - block_low) * slab.rate
-        if high is None:
-            break
-        low = high
-    return amount
+        ((_, _, _, rate),) = slab_blocks(charge, used_after, ONE)
+        return kwh * rate
+    if used_after <= used_before:
+        return ZERO
+    return _cost(charge, used_after) - _cost(charge, used_before)
+
+
+def _cost(charge: SlabCharge, energy: Decimal) -> Decimal:
+    return sum((kwh * rate for _, _, kwh, rate in slab_blocks(charge, energy, ONE)), ZERO)
 
 
 def _energy_taxes(version: TariffVersion, amounts: Mapping[str, Decimal]) -> Decimal:
-    """Taxes whose base is energy (the group or an energy charge) or an earlier such tax."""
-    lines = dict(amounts)
-    energy = set(amounts)
+    """The tariff's taxes on these energy amounts (by charge name), exact, as a bill computes
+    them (``tax_on``): a tax on the energy group or a charge, or on an earlier tax."""
+    lines = [BillLine(name, "energy", name, amount) for name, amount in amounts.items()]
     taxed = ZERO
     for tax in version.taxes:
-        base = sum(
-            (
-                amount
-                for name, amount in lines.items()
-                if name in tax.applies_to or (name in energy and "energy" in tax.applies_to)
-            ),
-            ZERO,
-        )
-        amount = base * tax.percent / 100
-        lines[tax.name] = amount
+        _, amount = tax_on(tax, lines)
+        lines.append(BillLine(tax.name, "tax", tax.name, amount))
         taxed += amount
     return taxed
 
