@@ -12,7 +12,8 @@ import typer
 
 from meterhub.billing.core.calculate import Supply
 from meterhub.billing.core.tariff import TariffGap, TariffInvalid, load_tariff
-from meterhub.billing.quote import UsageError, bill_document, quote, read_usage_csv
+from meterhub.billing.documents.content import bill_document
+from meterhub.billing.quote import UsageError, quote, read_usage_csv
 
 
 def quote_command(

@@ -127,13 +127,7 @@ def compute_determinants(
     """
     zone = tariff.zone
     first, last = period_bounds_utc(start, end, zone)
-    clock_zone = (
-        ZoneInfo(tariff.time_of_use.clock_zone)
-        if tariff.time_of_use and tariff.time_of_use.clock_zone
-        else zone
-    )
-    holiday_dates = holiday_set(tariff, start, end)
-    classify = _Classifier(tariff, zone, clock_zone, holiday_dates)
+    classify = Classifier.for_period(tariff, start, end)
     energy_by_bin: dict[Bin, Decimal] = defaultdict(Decimal)
     by_day_type: dict[str, Decimal] = defaultdict(Decimal)
     demand_kwh: dict[int, dict[datetime, Decimal]] = {m: defaultdict(Decimal) for m in (30, 60)}
@@ -158,7 +152,7 @@ def compute_determinants(
         local = interval.start.astimezone(zone)
         for minutes, sums in demand_kwh.items():
             if interval.seconds <= minutes * 60:
-                sums[_floor_local(local, minutes)] += kwh
+                sums[floor_local(local, minutes)] += kwh
     max_demand = {15: demand_15_kw}
     for minutes, sums in demand_kwh.items():
         max_demand[minutes] = max(sums.values(), default=Decimal(0)) * 60 / minutes
@@ -216,8 +210,10 @@ def _country_holidays(
     return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=years))
 
 
-class _Classifier:
-    """(season, window, day type) of an interval start; cached per local date and clock time."""
+class Classifier:
+    """(season, window, day type) of an interval start; cached per local date and clock time.
+    Both ways to a period's usage (``compute_determinants`` and ``period_usage.SlotTable``)
+    classify by it."""
 
     def __init__(
         self, tariff: Tariff, zone: ZoneInfo, clock_zone: ZoneInfo, holiday_dates: frozenset[date]
@@ -226,6 +222,18 @@ class _Classifier:
         self.holiday_dates = holiday_dates
         self.days: dict[date, tuple[str, DayType]] = {}
         self.windows: dict[tuple[str, DayType, time], str] = {}
+
+    @classmethod
+    def for_period(cls, tariff: Tariff, start: date, end: date) -> Classifier:
+        """The classifier of ``[start, end)``: the tariff's zone, the clock its time-of-use
+        windows are read on, its holidays in the period."""
+        zone = tariff.zone
+        clock_zone = (
+            ZoneInfo(tariff.time_of_use.clock_zone)
+            if tariff.time_of_use and tariff.time_of_use.clock_zone
+            else zone
+        )
+        return cls(tariff, zone, clock_zone, holiday_set(tariff, start, end))
 
     def __call__(self, start: datetime) -> tuple[str, str, DayType]:
         local = start.astimezone(self.zone)
@@ -258,7 +266,9 @@ class _Classifier:
         return tou.default_window
 
 
-def _floor_local(local: datetime, minutes: int) -> datetime:
+def floor_local(local: datetime, minutes: int) -> datetime:
+    """The start of the ``minutes``-long window of the local clock that ``local`` is in, in
+    UTC (demand windows are aligned to the local clock)."""
     floored = local.replace(minute=local.minute - local.minute % minutes, second=0, microsecond=0)
     return floored.astimezone(UTC)
 

@@ -20,16 +20,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from operator import add
-from zoneinfo import ZoneInfo
 
 from meterhub.billing.core.determinants import (
     KWH_QUANTUM,
     Bin,
+    Classifier,
     Determinants,
-    _Classifier,
-    _floor_local,
     compute_determinants,
-    holiday_set,
+    floor_local,
     period_bounds_utc,
     season_days,
 )
@@ -78,12 +76,7 @@ class SlotTable:
 
     def __init__(self, tariff: Tariff, start: date, end: date) -> None:
         zone = tariff.zone
-        clock_zone = (
-            ZoneInfo(tariff.time_of_use.clock_zone)
-            if tariff.time_of_use and tariff.time_of_use.clock_zone
-            else zone
-        )
-        classify = _Classifier(tariff, zone, clock_zone, holiday_set(tariff, start, end))
+        classify = Classifier.for_period(tariff, start, end)
         self.start, self.end = start, end
         self.first, self.last = period_bounds_utc(start, end, zone)
         self.days_by_season = season_days(tariff, start, end)
@@ -98,8 +91,8 @@ class SlotTable:
             local = slot.astimezone(zone)
             days.append(local.date())
             keys.append(classify(slot))
-            half_hours.append(windows.setdefault(_floor_local(local, 30), len(windows)))
-            hours.append(windows.setdefault(_floor_local(local, 60), len(windows)))
+            half_hours.append(windows.setdefault(floor_local(local, 30), len(windows)))
+            hours.append(windows.setdefault(floor_local(local, 60), len(windows)))
             slot += SLOT
         self.size = len(days)
         self.days, self.half_hours, self.hours = days, half_hours, hours

@@ -31,9 +31,9 @@ from meterhub.billing.core.numbering import numbers as bill_numbers
 from meterhub.billing.core.period_usage import PeriodUsage
 from meterhub.billing.core.service_span import ServiceSpan
 from meterhub.billing.core.tariff import Tariff, TariffGap
+from meterhub.billing.documents.content import bill_document
 from meterhub.billing.jobs.run_usage import usage_by_meter
 from meterhub.billing.jobs.swap_usage import usage_across_swaps
-from meterhub.billing.quote import bill_document
 from meterhub.billing.repository import load_tariffs
 from meterhub.config import Settings
 from meterhub.store import bill_numbers as counter
@@ -157,28 +157,24 @@ def run_bills(
                     "bill run %s: %d bills issued up to consumer %s", period, len(issued), after
                 )
     except BaseException:
-        with engine.begin() as conn:
-            bill_runs.finish_run(
-                conn,
-                period,
-                status="failed",
-                consumers=result.consumers,
-                skipped=result.skipped,
-                errors=[error.as_dict() for error in result.errors],
-                now=datetime.now(UTC),
-            )
+        _finish(engine, result, "failed")
         raise
+    _finish(engine, result, "finished")
+    return result
+
+
+def _finish(engine: Engine, result: RunResult, status: str) -> None:
+    """Record the run's outcome, in a transaction of its own (a failed run's too)."""
     with engine.begin() as conn:
         bill_runs.finish_run(
             conn,
-            period,
-            status="finished",
+            result.period,
+            status=status,
             consumers=result.consumers,
             skipped=result.skipped,
             errors=[error.as_dict() for error in result.errors],
             now=datetime.now(UTC),
         )
-    return result
 
 
 # ----------------------------------------------------------------------------- move-out
