@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from meterhub.billing.core.late_fees import OpenBill
+from meterhub.billing.core.late_fees import OpenBill, latest_reminders, reminder_id, terms_of
 from meterhub.billing.core.tariff import LateFee, PaymentTerms
-from meterhub.billing.jobs.dunning import latest_reminders, reminder_id, terms_of
 from meterhub.notify.templates import render
 
 DUE = date(2024, 6, 15)

@@ -13,19 +13,23 @@ Prompt-payment rebate: a bill paid in full within ``prompt_payment_within_days``
 date earns ``prompt_payment_rebate_percent`` of the components ``rebate_applies_to`` names
 (their amount comes from the bill's lines, ``Bill.amount_of``).
 
+Reminders: ``days_before_due`` days before the due date, on it, and on the first day of each
+late-fee step; the daily job sends the latest one a bill should have had in the days it may
+have missed (``latest_reminders``), each once (``reminder_id``).
+
 Rounding: every fee and rebate is rounded half-up to ``quantum`` (default 0.01) once, on the
 total for the bill, so a bill's fee does not depend on how many payments made it up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from meterhub.billing.core.tariff import LateFee, PaymentTerms
+from meterhub.billing.core.tariff import LateFee, PaymentTerms, Tariff, TariffGap
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -162,3 +166,48 @@ def reminders_on(
                         )
                     )  # fmt: skip
     return out
+
+
+def terms_of(tariffs: Mapping[str, Tariff], tariff_id: str, version: date) -> PaymentTerms | None:
+    """The payment terms of the tariff version a bill was priced on (None: none known)."""
+    tariff = tariffs.get(tariff_id)
+    if tariff is None:
+        return None
+    try:
+        return tariff.version_on(version).payment_terms
+    except TariffGap:
+        return None
+
+
+def latest_reminders(
+    today: date,
+    open_bills: Sequence[OpenBill],
+    *,
+    days_before_due: Sequence[int] = (3,),
+    catch_up_days: int = 2,
+) -> list[Reminder]:
+    """The reminder each bill should have had most recently within the last ``catch_up_days``
+    days (today included), at most one per bill."""
+    latest: dict[str, Reminder] = {}
+    for back in range(catch_up_days, -1, -1):  # oldest first: a later day replaces it
+        day = today - timedelta(days=back)
+        for reminder in reminders_on(day, open_bills, days_before_due=days_before_due):
+            latest[reminder.bill_ref] = reminder
+    return list(latest.values())
+
+
+def reminder_id(reminder: Reminder) -> str:
+    """Names the bill and the step, so each step of each bill is queued once."""
+    return f"{reminder.bill_ref}:{reminder.kind}:{reminder.days_from_due}"
+
+
+def fee_words(terms: PaymentTerms | None, reminder: Reminder, currency: str) -> str:
+    """The late fee a ``late_fee`` reminder announces, in words ("" for other reminders)."""
+    if terms is None or reminder.kind != "late_fee":
+        return ""
+    for step in terms.late_fees:
+        if reminder.days_from_due == step.after_days + 1:
+            if step.percent is not None:
+                return f"{step.percent}% of the overdue amount"
+            return f"{step.amount} {currency}"
+    return ""

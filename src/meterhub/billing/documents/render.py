@@ -143,21 +143,40 @@ def render_html(stored: StoredBill, *, instructions: str | None = None) -> str:
 
 
 def render_pdf(stored: StoredBill, *, instructions: str | None = None) -> bytes:
-    from fpdf.enums import XPos, YPos
-
-    bill, document = stored.bill, stored.bill["document"]
+    bill = stored.bill
     printed = [*_strings(bill), *_strings(stored.lines), *_strings(stored.adjustments)]
     pdf = make_pdf([*printed, instructions or ""], format="A4")
     pdf.set_title(f"Bill {stored.number}")
     pdf.set_subject(stored.number)
     pdf.set_creator("meterhub")
     pdf.add_page()
-    width = pdf.epw
+    page = _Page(pdf)
+    _pdf_heading(page, stored)
+    _pdf_items(page, stored)
+    _pdf_usage(page, stored)
+    _pdf_payment(page, stored, instructions)
+    return bytes(pdf.output())
 
-    def text(value: str, size: float = 10, style: str = "", height: float = 5.5) -> None:
-        pdf.set_font(FAMILY, style, size)
-        pdf.multi_cell(width, height, value, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
+class _Page:
+    """The PDF being written, and its one way of writing a paragraph."""
+
+    def __init__(self, pdf: Any) -> None:
+        from fpdf.enums import XPos, YPos
+
+        self.pdf = pdf
+        self.width: float = pdf.epw
+        self.new_x, self.new_y = XPos.LMARGIN, YPos.NEXT
+
+    def text(self, value: str, size: float = 10, style: str = "", height: float = 5.5) -> None:
+        self.pdf.set_font(FAMILY, style, size)
+        self.pdf.multi_cell(self.width, height, value, new_x=self.new_x, new_y=self.new_y)
+
+
+def _pdf_heading(page: _Page, stored: StoredBill) -> None:
+    """The bill's number and period; who and which meter; why fewer days; estimated reads."""
+    bill, document = stored.bill, stored.bill["document"]
+    text = page.text
     text(f"Electricity bill {stored.number}", 16, "B", 8)
     period = document["period"]
     text(
@@ -179,12 +198,17 @@ def render_pdf(stored: StoredBill, *, instructions: str | None = None) -> bytes:
         for replaced in document["meters"]:
             text(meter_span(replaced))
     if bill["estimated_intervals"]:
-        pdf.set_text_color(138, 75, 0)  # the HTML's warning colour
+        page.pdf.set_text_color(138, 75, 0)  # the HTML's warning colour
         text(
             f"Estimated reads: {bill['estimated_intervals']} of {bill['intervals']} values, on "
             + ", ".join(bill["estimated_dates"])
         )
-        pdf.set_text_color(0, 0, 0)
+        page.pdf.set_text_color(0, 0, 0)
+
+
+def _pdf_items(page: _Page, stored: StoredBill) -> None:
+    """The line items, the total, the corrections and what is due after them."""
+    bill, pdf = stored.bill, page.pdf
     pdf.ln(2)
     pdf.set_font(FAMILY, "", 9)
     with pdf.table(
@@ -206,24 +230,33 @@ def render_pdf(stored: StoredBill, *, instructions: str | None = None) -> bytes:
             table.row([label, "", "", f"{adjustment['amount']:.2f}"])
         if stored.adjustments:
             table.row(["Amount due", "", "", f"{stored.balance:.2f}"])
-    pdf.ln(3)
-    text("Daily usage (kWh)", 11, "B")
-    _pdf_chart(pdf, daily_bars(document), width)
-    text("Comparison", 11, "B")
-    text(f"This bill: {document['import_kwh']} kWh")
+
+
+def _pdf_usage(page: _Page, stored: StoredBill) -> None:
+    """The daily usage chart and the comparison with earlier periods."""
+    document = stored.bill["document"]
+    page.pdf.ln(3)
+    page.text("Daily usage (kWh)", 11, "B")
+    _pdf_chart(page.pdf, daily_bars(document), page.width)
+    page.text("Comparison", 11, "B")
+    page.text(f"This bill: {document['import_kwh']} kWh")
     for key, label in COMPARISONS:
         row = document["comparison"].get(key)
-        text(
+        page.text(
             f"{label}: "
             + (f"{row['kwh']} kWh ({row['from']} to {row['to']})" if row else "not available")
         )
-    pdf.ln(2)
-    text(
+
+
+def _pdf_payment(page: _Page, stored: StoredBill, instructions: str | None) -> None:
+    """What to pay by when, and how."""
+    bill, document = stored.bill, stored.bill["document"]
+    page.pdf.ln(2)
+    page.text(
         f"Due date: {document['due_date']} {DASH} {bill['currency']} {stored.balance:.2f}", 12, "B"
     )
     for instruction in payment_instructions(document, instructions):
-        text(f"• {instruction}")
-    return bytes(pdf.output())
+        page.text(f"• {instruction}")
 
 
 def _strings(value: Any) -> Iterator[str]:

@@ -27,8 +27,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row
 
 from meterhub.billing.core import ledger
-from meterhub.billing.core.late_fees import OpenBill, Reminder, reminders_on
-from meterhub.billing.core.tariff import PaymentTerms, Tariff, TariffGap
+from meterhub.billing.core.late_fees import (
+    OpenBill,
+    fee_words,
+    latest_reminders,
+    reminder_id,
+    terms_of,
+)
+from meterhub.billing.core.tariff import Tariff
 from meterhub.billing.jobs import delivery
 from meterhub.billing.payments.ledger import entries, lock_ledger, post_issued_bills
 from meterhub.billing.payments.terms import assess_late_fee, grant_prompt_payment_rebate
@@ -62,38 +68,6 @@ class TermsOutcome:
             "reminders_queued": self.reminders,
             "errors": list(self.errors),
         }
-
-
-def terms_of(tariffs: Mapping[str, Tariff], tariff_id: str, version: date) -> PaymentTerms | None:
-    """The payment terms of the tariff version a bill was priced on (None: none known)."""
-    tariff = tariffs.get(tariff_id)
-    if tariff is None:
-        return None
-    try:
-        return tariff.version_on(version).payment_terms
-    except TariffGap:
-        return None
-
-
-def latest_reminders(
-    today: date,
-    open_bills: Sequence[OpenBill],
-    *,
-    days_before_due: Sequence[int] = (3,),
-    catch_up_days: int = 2,
-) -> list[Reminder]:
-    """The reminder each bill should have had most recently within the last ``catch_up_days``
-    days (today included), at most one per bill. Pure."""
-    latest: dict[str, Reminder] = {}
-    for back in range(catch_up_days, -1, -1):  # oldest first: a later day replaces it
-        day = today - timedelta(days=back)
-        for reminder in reminders_on(day, open_bills, days_before_due=days_before_due):
-            latest[reminder.bill_ref] = reminder
-    return list(latest.values())
-
-
-def reminder_id(reminder: Reminder) -> str:
-    return f"{reminder.bill_ref}:{reminder.kind}:{reminder.days_from_due}"
 
 
 def apply_payment_terms(
@@ -195,19 +169,8 @@ def _consumer(
             currency=row.currency,
             due_date=row.due_date.isoformat(),
             step=reminder.kind,
-            fee=_fee_words(terms[row.id], reminder, row.currency),
+            fee=fee_words(terms[row.id], reminder, row.currency),
             link_url=link_url,
             bill_id=str(row.id),
             now=now,
         )
-
-
-def _fee_words(terms: PaymentTerms | None, reminder: Reminder, currency: str) -> str:
-    if terms is None or reminder.kind != "late_fee":
-        return ""
-    for step in terms.late_fees:
-        if reminder.days_from_due == step.after_days + 1:
-            if step.percent is not None:
-                return f"{step.percent}% of the overdue amount"
-            return f"{step.amount} {currency}"
-    return ""

@@ -312,9 +312,25 @@ class _Priced:
     bill: bill_store.NewBill
 
 
+_Member = tuple[billable.BillableMeter, int | None]  # a consumer's meter, its ampere rating
+
+
 def _prepare_chunk(
     conn: Any, ctx: _Context, meters: Sequence[billable.BillableMeter], result: RunResult
 ) -> list[_Priced]:
+    """Price a chunk's consumers not yet billed for the period; the others are counted in
+    ``result`` (skipped, not served, errors)."""
+    prices: list[_Priced] = []
+    for tariff_id, members in _by_tariff(conn, ctx, meters, result).items():
+        prices += _price_tariff_group(conn, ctx, ctx.tariffs[tariff_id], members, result)
+    return prices
+
+
+def _by_tariff(
+    conn: Any, ctx: _Context, meters: Sequence[billable.BillableMeter], result: RunResult
+) -> dict[str, list[_Member]]:
+    """The consumers to price, grouped by tariff so usage is read once per tariff and chunk;
+    those already billed are skipped, those with no single meter or no known tariff refused."""
     by_consumer: dict[str, list[billable.BillableMeter]] = defaultdict(list)
     for meter in meters:
         by_consumer[meter.consumer_id].append(meter)
@@ -322,8 +338,7 @@ def _prepare_chunk(
     billed = bill_store.billed_consumers(conn, by_consumer, ctx.start)
     result.skipped += len(billed)
     assignments = tariff_store.assignments_on(conn, list(by_consumer), ctx.start)
-    # Consumers to price, grouped by tariff so usage is read once per tariff and chunk.
-    by_tariff: dict[str, list[tuple[billable.BillableMeter, int | None]]] = defaultdict(list)
+    by_tariff: dict[str, list[_Member]] = defaultdict(list)
     for consumer_id, consumer_meters in by_consumer.items():
         if consumer_id in billed:
             continue
@@ -353,43 +368,48 @@ def _prepare_chunk(
             result.errors.append(RunError(consumer_id, "unknown_tariff", f"no tariff {tariff_id}"))
             continue
         by_tariff[tariff_id].append((meter, assignment.amperes if assignment else None))
+    return by_tariff
+
+
+def _price_tariff_group(
+    conn: Any, ctx: _Context, tariff: Tariff, members: Sequence[_Member], result: RunResult
+) -> list[_Priced]:
+    """The bills of one tariff's consumers: usage read for all of them at once."""
+    # Consumers whose meter was replaced, who moved in or who went prepaid in the period:
+    # billed once, for the days and on the meters that served them.
+    current = [(m.consumer_id, m.meter_id) for m, _ in members]
+    ends = prepaid_store.openings(conn, [consumer for consumer, _ in current])
+    for consumer_id, at in ctx.moved_out.items():
+        ends[consumer_id] = min(at, ends.get(consumer_id, at))
+    swapped, overlapping, unserved = usage_across_swaps(
+        conn, tariff, current, ctx.start, ctx.end, prepaid_from=ends
+    )
+    # The whole period on one meter, summed by the database: everyone else.
+    aside = swapped.keys() | overlapping.keys() | unserved
+    ordinary = [m.meter_id for m, _ in members if m.consumer_id not in aside]
+    usage = usage_by_meter(conn, tariff, ordinary, ctx.start, ctx.end)
+    billed_meters = [m.meter_id for m, _ in members if m.consumer_id not in unserved]
+    comparisons = _comparisons(conn, tariff, billed_meters, ctx)
     prices: list[_Priced] = []
-    for tariff_id, members in by_tariff.items():
-        tariff = ctx.tariffs[tariff_id]
-        # Consumers whose meter was replaced, who moved in or who went prepaid in the period:
-        # billed once, for the days and on the meters that served them.
-        current = [(m.consumer_id, m.meter_id) for m, _ in members]
-        ends = prepaid_store.openings(conn, [consumer for consumer, _ in current])
-        for consumer_id, at in ctx.moved_out.items():
-            ends[consumer_id] = min(at, ends.get(consumer_id, at))
-        swapped, overlapping, unserved = usage_across_swaps(
-            conn, tariff, current, ctx.start, ctx.end, prepaid_from=ends
-        )
-        # The whole period on one meter, summed by the database: everyone else.
-        aside = swapped.keys() | overlapping.keys() | unserved
-        ordinary = [m.meter_id for m, _ in members if m.consumer_id not in aside]
-        usage = usage_by_meter(conn, tariff, ordinary, ctx.start, ctx.end)
-        billed_meters = [m.meter_id for m, _ in members if m.consumer_id not in unserved]
-        comparisons = _comparisons(conn, tariff, billed_meters, ctx)
-        for meter, amperes in members:
-            if meter.consumer_id in overlapping:
-                message = overlapping[meter.consumer_id]
-                result.errors.append(RunError(meter.consumer_id, "several_meters", message))
-                continue
-            if meter.consumer_id in unserved:
-                result.not_served += 1
-                continue
-            swap = swapped.get(meter.consumer_id)
-            meter_usage = swap.usage if swap else usage.get(meter.meter_id)
-            priced = _price(ctx, tariff, meter, amperes, meter_usage, comparisons)
-            if isinstance(priced, RunError):
-                result.errors.append(priced)
-            else:
-                if swap:
-                    document = priced.bill.values["document"]
-                    document["meters"] = swap.meters
-                    document["service"] = _service_entry(ctx, tariff, swap.service)
-                prices.append(priced)
+    for meter, amperes in members:
+        if meter.consumer_id in overlapping:
+            message = overlapping[meter.consumer_id]
+            result.errors.append(RunError(meter.consumer_id, "several_meters", message))
+            continue
+        if meter.consumer_id in unserved:
+            result.not_served += 1
+            continue
+        swap = swapped.get(meter.consumer_id)
+        meter_usage = swap.usage if swap else usage.get(meter.meter_id)
+        priced = _price(ctx, tariff, meter, amperes, meter_usage, comparisons)
+        if isinstance(priced, RunError):
+            result.errors.append(priced)
+        else:
+            if swap:
+                document = priced.bill.values["document"]
+                document["meters"] = swap.meters
+                document["service"] = _service_entry(ctx, tariff, swap.service)
+            prices.append(priced)
     return prices
 
 
