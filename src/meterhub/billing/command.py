@@ -10,11 +10,6 @@ from typing import Annotated
 import orjson
 import typer
 
-from meterhub.billing.core.calculate import Supply
-from meterhub.billing.core.tariff import TariffGap, TariffInvalid, load_tariff
-from meterhub.billing.documents.content import bill_document
-from meterhub.billing.quote import UsageError, quote, read_usage_csv
-
 
 def quote_command(
     tariff_file: Annotated[Path, typer.Option("--tariff", help="tariff document, YAML or JSON")],
@@ -39,12 +34,14 @@ def quote_command(
     ] = None,
 ) -> None:
     """Price a usage file on a tariff: JSON line items and total on standard output."""
+    from meterhub.billing import service as billing
+
     try:
-        tariff = load_tariff(tariff_file)
+        tariff = billing.load_tariff(tariff_file)
     except OSError as exc:
         typer.echo(f"cannot read {tariff_file}: {exc.strerror}", err=True)
         raise typer.Exit(2) from None
-    except TariffInvalid as exc:
+    except billing.TariffInvalid as exc:
         typer.echo(f"{tariff_file}: invalid tariff ({len(exc.problems)} problems)", err=True)
         for problem in exc.problems:
             typer.echo(f"  {problem}", err=True)
@@ -62,26 +59,26 @@ def quote_command(
         load = None if sanctioned_kw is None else Decimal(sanctioned_kw)
         first = None if start is None else date.fromisoformat(start)
         last = None if end is None else date.fromisoformat(end) + timedelta(days=1)
-        intervals = read_usage_csv(usage_file)
-        determinants, bill = quote(
+        intervals = billing.read_usage_csv(usage_file)
+        determinants, bill = billing.quote(
             tariff,
             intervals,
-            Supply(sanctioned_load_kw=load, amperes=amperes),
+            billing.Supply(sanctioned_load_kw=load, amperes=amperes),
             start=first,
             end=last,
             cycle_days=cycle_days,
         )
-    except (InvalidOperation, UsageError, ValueError) as exc:
+    except (InvalidOperation, billing.UsageError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except OSError as exc:
         typer.echo(f"cannot read {usage_file}: {exc.strerror}", err=True)
         raise typer.Exit(2) from None
-    except TariffGap as exc:
+    except billing.TariffGap as exc:
         # A missing price is an error the user sees, never a zero on a bill.
         typer.echo(f"cannot price: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(orjson.dumps(bill_document(bill, determinants), option=orjson.OPT_INDENT_2))
+    typer.echo(orjson.dumps(billing.bill_document(bill, determinants), option=orjson.OPT_INDENT_2))
 
 
 def register(app: typer.Typer) -> None:

@@ -10,10 +10,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 
-from meterhub.billing.jobs import delivery, prepaid
-from meterhub.billing.jobs.prepaid_run import accrue_all
 from meterhub.config import Settings, get_settings
 from meterhub.notify.channels import ChannelError, configured_channels
 from meterhub.store.db import make_engine
@@ -40,6 +37,8 @@ def deliver_command(
     ] = False,
 ) -> None:
     """Queue issued bills not yet queued, then send everything due; print the counts."""
+    from meterhub.billing import service as billing
+
     settings = get_settings()
     try:
         channels = configured_channels(settings.email_url, settings.sms_url)
@@ -51,7 +50,7 @@ def deliver_command(
             "no channel configured: set METERHUB_EMAIL_URL and/or METERHUB_SMS_URL", err=True
         )
         raise typer.Exit(2)
-    counts = delivery.queue_and_send(
+    counts = billing.queue_and_send(
         _engine(settings), settings, channels, _now(), retry=retry_failed
     )
     typer.echo(_json(counts))
@@ -66,10 +65,10 @@ def deliveries_command(
     limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 100,
 ) -> None:
     """List deliveries (one JSON object a line): status, attempts, last error, next attempt."""
-    engine = _engine(get_settings())
-    with engine.connect() as conn:
-        for row in delivery.list_deliveries(conn, failed_only=failed, limit=limit):
-            typer.echo(_json(row))
+    from meterhub.billing import service as billing
+
+    for row in billing.deliveries(_engine(get_settings()), failed_only=failed, limit=limit):
+        typer.echo(_json(row))
 
 
 # ---------------------------------------------------------------------------- prepaid
@@ -93,12 +92,12 @@ def prepaid_open_command(
     tariff: Annotated[str, typer.Option(help="tariff id")],
 ) -> None:
     """Open a prepaid account: intervals from now on are charged to it."""
-    engine = _engine(get_settings())
+    from meterhub.billing import service as billing
+
     try:
-        with engine.begin() as conn:
-            prepaid.open_account(conn, consumer, meter, tariff, _now())
-    except IntegrityError:
-        typer.echo("error: unknown consumer, meter or tariff, or the account exists", err=True)
+        billing.open_prepaid_account(_engine(get_settings()), consumer, meter, tariff, _now())
+    except billing.PrepaidError as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(_json({"consumer_id": consumer, "meter_id": meter, "tariff_id": tariff}))
 
@@ -116,27 +115,23 @@ def prepaid_topup_command(
 ) -> None:
     """Credit a top-up: a counter payment (ledger credit and receipt) that credits the prepaid
     account and requests reconnection if it brings a disconnected account above zero."""
-    from meterhub.billing.service import PaymentRefused, record_topup
+    from meterhub.billing import service as billing
 
     value = _amount(amount)
     if method not in ("cash", "cheque"):
         typer.echo("error: --method is cash or cheque", err=True)
         raise typer.Exit(2)
-    engine = _engine(get_settings())
-    now = _now()
     try:
-        with engine.begin() as conn:
-            recorded = record_topup(
-                conn,
-                consumer_id=consumer,
-                amount=value,
-                method="cash" if method == "cash" else "cheque",
-                entered_by=entered_by or getpass.getuser(),
-                received_at=now,
-                reference=reference,
-            )
-            balance = prepaid.balance(conn, consumer)
-    except (prepaid.PrepaidError, PaymentRefused) as exc:
+        recorded, balance = billing.top_up(
+            _engine(get_settings()),
+            consumer_id=consumer,
+            amount=value,
+            method="cash" if method == "cash" else "cheque",
+            entered_by=entered_by or getpass.getuser(),
+            received_at=_now(),
+            reference=reference,
+        )
+    except (billing.PrepaidError, billing.PaymentRefused) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(
@@ -155,14 +150,13 @@ def prepaid_topup_command(
 
 def prepaid_balance_command(consumer: str) -> None:
     """The account's balance: top-ups less charges."""
-    engine = _engine(get_settings())
-    with engine.connect() as conn:
-        try:
-            account = prepaid.get_account(conn, consumer)
-        except prepaid.PrepaidError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-        value = prepaid.balance(conn, consumer)
+    from meterhub.billing import service as billing
+
+    try:
+        account, value = billing.prepaid_status(_engine(get_settings()), consumer)
+    except billing.PrepaidError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(
         _json(
             {
@@ -178,8 +172,10 @@ def prepaid_balance_command(consumer: str) -> None:
 def prepaid_run_command() -> None:
     """Charge new intervals to every prepaid account; queue low-balance warnings; request
     disconnection at zero within the allowed hours (one transaction per account)."""
+    from meterhub.billing import service as billing
+
     settings = get_settings()
-    results = accrue_all(_engine(settings), settings, _now())
+    results = billing.accrue_all(_engine(settings), settings, _now())
     for result in results:
         typer.echo(_json(result), err="error" in result)
     if any("error" in result for result in results):

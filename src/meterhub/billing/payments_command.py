@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 import typer
 
-from meterhub.billing.core.ledger import Account
-from meterhub.billing.service import PaymentRefused, record_counter_payment, statement
 from meterhub.config import get_settings
 from meterhub.store.db import make_engine
+
+if TYPE_CHECKING:
+    from meterhub.billing.core.ledger import Account
 
 
 def pay_command(
@@ -29,6 +30,8 @@ def pay_command(
     ] = None,
 ) -> None:
     """Record a cash or cheque payment taken at the counter and print its receipt."""
+    from meterhub.billing import service as billing
+
     try:
         paid = Decimal(amount)
         when = datetime.fromisoformat(received_at) if received_at else datetime.now(UTC)
@@ -44,18 +47,17 @@ def pay_command(
     counter_method: Literal["cash", "cheque"] = "cash" if method == "cash" else "cheque"
     engine = make_engine(get_settings().database_url)
     try:
-        with engine.begin() as conn:
-            recorded = record_counter_payment(
-                conn,
-                consumer_id=consumer_id,
-                amount=paid,
-                currency=currency.upper(),
-                method=counter_method,
-                entered_by=entered_by,
-                received_at=when,
-                reference=reference,
-            )
-    except PaymentRefused as exc:
+        recorded = billing.pay_at_counter(
+            engine,
+            consumer_id=consumer_id,
+            amount=paid,
+            currency=currency.upper(),
+            method=counter_method,
+            entered_by=entered_by,
+            received_at=when,
+            reference=reference,
+        )
+    except billing.PaymentRefused as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None
     finally:
@@ -73,6 +75,8 @@ def ledger_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Statement of account: open bills, balance, arrears and ageing."""
+    from meterhub.billing import service as billing
+
     try:
         day = date.fromisoformat(as_of) if as_of else datetime.now(UTC).date()
     except ValueError as exc:
@@ -80,8 +84,7 @@ def ledger_command(
         raise typer.Exit(2) from None
     engine = make_engine(get_settings().database_url)
     try:
-        with engine.begin() as conn:  # begin: posts newly issued bills to the ledger first
-            account = statement(conn, consumer_id, day)
+        account = billing.account_statement(engine, consumer_id, day)
     finally:
         engine.dispose()
     if as_json:

@@ -25,12 +25,12 @@ def run_command(
     utility: Annotated[str, typer.Option(help="bill number prefix")] = "MH",
 ) -> None:
     """Issue the bills of one period (idempotent: bills already issued are kept)."""
-    from meterhub.billing.jobs.runs import PeriodNotOver, run_bills
+    from meterhub.billing import service as billing
 
     settings = get_settings()
     today = datetime.now(settings.zone).date()
     try:
-        result = run_bills(
+        result = billing.run_bills(
             make_engine(settings.database_url),
             period,
             settings=settings,
@@ -38,7 +38,7 @@ def run_command(
             utility=utility,
             chunk_size=chunk_size,
         )
-    except (PeriodNotOver, ValueError) as exc:
+    except (billing.PeriodNotOver, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     summary = {
@@ -61,12 +61,12 @@ def schedule_command(
     every: Annotated[int, typer.Option(help="seconds between checks")] = 3600,
 ) -> None:
     """Run the period that ended on the cycle day (utility's zone), once it is due."""
-    from meterhub.billing.jobs.daily import run_due_periods
+    from meterhub.billing import service as billing
 
     settings = get_settings()
     engine = make_engine(settings.database_url)
     while True:
-        for result in run_due_periods(engine, settings, datetime.now(settings.zone).date()):
+        for result in billing.run_due_periods(engine, settings, datetime.now(settings.zone).date()):
             typer.echo(
                 f"{result.period}: {len(result.issued)} issued, {result.skipped} already "
                 f"billed, {len(result.errors)} errors",
@@ -85,7 +85,7 @@ def daily_command(
     """One idempotent pass of everything billing does by the calendar: the bill run due on the
     cycle day, prepaid accrual, late fees and rebates, reminders, then sending what is due.
     For cron (once a day or hourly) or, with --loop, as a service. Prints a JSON summary."""
-    from meterhub.billing.jobs.daily import daily_pass
+    from meterhub.billing import service as billing
     from meterhub.notify.channels import ChannelError, configured_channels
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -97,7 +97,7 @@ def daily_command(
         raise typer.Exit(2) from None
     engine = make_engine(settings.database_url)
     while True:
-        report = daily_pass(engine, settings, datetime.now(UTC), channels, utility=utility)
+        report = billing.daily_pass(engine, settings, datetime.now(UTC), channels, utility=utility)
         typer.echo(orjson.dumps(report.as_dict()))
         if not loop:
             if report.errors:
@@ -117,19 +117,16 @@ def show_command(
     """Write a bill document as HTML or PDF."""
     import sys
 
-    from meterhub.billing.documents.render import render_html, render_pdf
-    from meterhub.billing.repository import load_bill
+    from meterhub.billing import service as billing
 
-    engine = make_engine(get_settings().database_url)
-    with engine.connect() as conn:
-        stored = load_bill(conn, number)
+    stored = billing.stored_bill(make_engine(get_settings().database_url), number)
     if stored is None:
         typer.echo(f"no bill {number}", err=True)
         raise typer.Exit(1)
     if file_format == "html":
-        data = render_html(stored, instructions=instructions).encode()
+        data = billing.render_html(stored, instructions=instructions).encode()
     else:
-        data = render_pdf(stored, instructions=instructions)
+        data = billing.render_pdf(stored, instructions=instructions)
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -141,19 +138,21 @@ def load_tariff_command(
     tariff_file: Annotated[Path, typer.Argument(help="tariff document, YAML or JSON")],
 ) -> None:
     """Validate a tariff document and store it (replacing the stored one with its id)."""
-    from meterhub.billing.core.tariff import TariffInvalid, load_tariff
-    from meterhub.billing.repository import save_tariff
+    from meterhub.billing import service as billing
 
     try:
-        tariff = load_tariff(tariff_file)
-    except TariffInvalid as exc:
+        tariff = billing.load_tariff(tariff_file)
+    except billing.TariffInvalid as exc:
         typer.echo(f"{tariff_file}: invalid tariff ({len(exc.problems)} problems)", err=True)
         for problem in exc.problems:
             typer.echo(f"  {problem}", err=True)
         raise typer.Exit(2) from None
-    engine = make_engine(get_settings().database_url)
-    with engine.begin() as conn:
-        save_tariff(conn, tariff, source_file=tariff_file.name, now=datetime.now(UTC))
+    billing.store_tariff(
+        make_engine(get_settings().database_url),
+        tariff,
+        source_file=tariff_file.name,
+        now=datetime.now(UTC),
+    )
     typer.echo(f"tariff {tariff.id} stored ({len(tariff.versions)} versions)")
 
 
@@ -169,7 +168,7 @@ def final_command(
 ) -> None:
     """Move-out: issue the consumer's final bill for the current period up to AT, close the
     account and its meter (in one transaction); print the bill number."""
-    from meterhub.billing.jobs.runs import FinalBillRefused, issue_final_bill
+    from meterhub.billing import service as billing
 
     settings = get_settings()
     try:
@@ -178,10 +177,10 @@ def final_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     try:
-        number = issue_final_bill(
+        number = billing.issue_final_bill(
             make_engine(settings.database_url), consumer, when, settings=settings, utility=utility
         )
-    except FinalBillRefused as exc:
+    except billing.FinalBillRefused as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     issued = f"final bill {number} issued" if number else "no postpaid bill (prepaid)"
