@@ -159,6 +159,10 @@ class WorkerThread:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(20)
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def call(self, function: Callable[[], object]) -> None:
         """Run ``function`` on the worker's event loop (gmqtt is not thread-safe)."""
         assert self._loop is not None

@@ -164,3 +164,27 @@ def test_a_read_only_database_is_waited_for_not_dead_lettered(
         terminate(str(database))
         wait_until(lambda: count_rows(pg_engine, "readings") == 30, what="readings after")
     assert count_rows(pg_engine, "dead_letters") == 0
+
+
+def test_a_database_outage_while_looking_meters_up_is_waited_for(
+    pg_engine: Engine, mqtt_broker: tuple[str, int], topic_prefix: str
+) -> None:
+    register(pg_engine, "M-1")
+    database = str(pg_engine.url.database)
+    settings = settings_for(pg_engine, topic_prefix, mqtt_broker[1])
+    with WorkerThread(settings, pg_engine, derive=False) as running:
+        publish_all(*mqtt_broker, [(f"{topic_prefix}/M-1/readings", orjson.dumps(body(0)))])
+        wait_until(lambda: count_rows(pg_engine, "readings") == 1, what="the first reading")
+        # A meter the worker has not seen yet: its first message makes the worker ask the
+        # database, which is refusing connections just then.
+        register(pg_engine, "M-2")
+        with admin() as conn:
+            conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        terminate(database)
+        publish_all(*mqtt_broker, [(f"{topic_prefix}/M-2/readings", orjson.dumps(body(1)))])
+        time.sleep(2)
+        assert running.alive, "the worker waits for the database; it does not stop"
+        with admin() as conn:
+            conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        wait_until(lambda: count_rows(pg_engine, "readings") == 2, what="the new meter's reading")
+    assert count_rows(pg_engine, "dead_letters") == 0

@@ -17,6 +17,7 @@ from datetime import datetime
 from meterhub.ingest.messages import (
     Inbound,
     IngestRules,
+    Kind,
     Outcome,
     process_isolated,
     route,
@@ -57,6 +58,18 @@ class Handled:
         )
 
 
+Routed = tuple[str, Kind] | Rejection
+
+
+def route_all(messages: Sequence[Inbound], prefix: str) -> list[Routed]:
+    return [route(m.topic, prefix) for m in messages]
+
+
+def meters_of(routes: Iterable[Routed]) -> set[str]:
+    """The meters the routed topics name."""
+    return {r[0] for r in routes if not isinstance(r, Rejection)}
+
+
 def handle(
     messages: Sequence[Inbound],
     rules: IngestRules,
@@ -64,9 +77,14 @@ def handle(
 ) -> list[Handled]:
     """Route, decode and validate each message; ``known_of`` answers which of the meters named
     by the topics are registered (one lookup for the whole list)."""
-    prefix = rules.topic_prefix
-    routes = [route(m.topic, prefix) for m in messages]
-    known = known_of({r[0] for r in routes if not isinstance(r, Rejection)})
+    routes = route_all(messages, rules.topic_prefix)
+    return handle_routed(messages, routes, rules, known_of(meters_of(routes)))
+
+
+def handle_routed(
+    messages: Sequence[Inbound], routes: Sequence[Routed], rules: IngestRules, known: set[str]
+) -> list[Handled]:
+    """Decode and validate routed messages; ``known``: the registered meters among them. Pure."""
     handled = []
     for message, routed in zip(messages, routes, strict=True):
         if isinstance(routed, Rejection):

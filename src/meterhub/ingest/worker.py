@@ -44,10 +44,10 @@ from meterhub.store.meters import MeterDirectory, mark_stale_meters_offline
 
 log = logging.getLogger("meterhub.ingest")
 
-# Handling one batch is decoding (CPU work of milliseconds) and the meter directory's look-ups
-# (a query for ids not yet known, and all ids every refresh): this long means a handler that
-# never returns, or a database that does not answer a look-up. The worker then ends itself
-# (exit status 70), and the crash journal takes it from there.
+# Decoding one batch is CPU work of milliseconds; this long means a handler that never returns.
+# The worker then ends itself (exit status 70), and the crash journal takes it from there. The
+# meter directory's look-ups (the database) are outside this limit: a database that does not
+# answer is waited for, never taken for a poison message.
 DECODE_STALL_SECONDS = 120.0
 STALL_EXIT_STATUS = 70
 MAX_BACKOFF_SECONDS = 30.0
@@ -102,6 +102,9 @@ class _Work:
 
     deliveries: list[Delivery]
     received_at: datetime
+    messages: list[Inbound] = field(default_factory=list)
+    routes: list[batches.Routed] = field(default_factory=list)
+    known: set[str] = field(default_factory=set)
     handled: list[Handled] = field(default_factory=list)
 
 
@@ -159,12 +162,17 @@ class IngestWorker:
 
     # -- handling (worker thread) ----------------------------------------------------------
 
-    def _handle(self, work: _Work, *, alone: bool = False) -> None:
-        """Journal, then route, decode and validate: the journal must name these messages
-        before anything that could end the process touches them."""
+    def _prepare(self, work: _Work, *, alone: bool = False) -> None:
+        """Journal the messages, route them and ask which meters are registered. The journal
+        must name the messages before anything that could end the process touches them."""
         self.journal.working_on((digest(d.topic, d.payload) for d in work.deliveries), alone=alone)
-        messages = [Inbound(d.topic, d.payload, work.received_at) for d in work.deliveries]
-        work.handled = batches.handle(messages, self.rules, self.directory.known)
+        work.messages = [Inbound(d.topic, d.payload, work.received_at) for d in work.deliveries]
+        work.routes = batches.route_all(work.messages, self.rules.topic_prefix)
+        work.known = self.directory.known(batches.meters_of(work.routes))
+
+    def _handle(self, work: _Work) -> None:
+        """Decode and validate: CPU only, the part the stall watchdog covers."""
+        work.handled = batches.handle_routed(work.messages, work.routes, self.rules, work.known)
 
     def _write(self, part: list[Handled], received_at: datetime) -> WriteResult:
         batch = batches.merge(part, received_at, self.worker_id)
@@ -175,14 +183,29 @@ class IngestWorker:
     # -- the loop (event loop) -------------------------------------------------------------
 
     async def _decode(self, work: _Work, *, alone: bool = False) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await asyncio.to_thread(self._prepare, work, alone=alone)
+                break
+            except Exception as exc:
+                # The meter directory asks the database: wait for it, as the store does.
+                log.warning(
+                    "cannot look the batch's meters up (%s: %s); retrying in %.1f s",
+                    type(exc).__name__,
+                    str(exc).splitlines()[0][:200] if str(exc) else "",
+                    backoff,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
         try:
             await asyncio.wait_for(
-                asyncio.shield(asyncio.to_thread(self._handle, work, alone=alone)),
+                asyncio.shield(asyncio.to_thread(self._handle, work)),
                 timeout=DECODE_STALL_SECONDS,
             )
         except TimeoutError:
             log.critical(
-                "handling %d messages took over %.0f s: a handler never returns. Ending the "
+                "decoding %d messages took over %.0f s: a handler never returns. Ending the "
                 "process; after the restart the crash journal isolates the message",
                 len(work.deliveries),
                 DECODE_STALL_SECONDS,
