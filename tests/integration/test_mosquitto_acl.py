@@ -30,8 +30,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import insert
 from typer.testing import CliRunner
 
+from meterhub.cli import meters as command
 from meterhub.config import get_settings
-from meterhub.devices import command, credentials, mosquitto
+from meterhub.devices import credentials, mosquitto
 from meterhub.store import schema
 from meterhub.store.db import make_engine
 from meterhub.store.migrate import upgrade

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from meterhub.billing.command import register
+from meterhub.cli.bill import register
 
 ROOT = Path(__file__).resolve().parents[2]
 TARIFFS = ROOT / "examples" / "tariffs"

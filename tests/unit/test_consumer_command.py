@@ -11,9 +11,9 @@ import typer
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from meterhub import consumer_command
 from meterhub.billing.core.tariff import load_tariff
 from meterhub.billing.service import save_tariff
+from meterhub.cli import consumers as consumer_command
 from meterhub.config import get_settings
 from meterhub.devices.registry import add_meter
 from meterhub.store.db import make_engine

@@ -15,8 +15,9 @@ import typer
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
+from meterhub.cli import meters as command
 from meterhub.config import get_settings
-from meterhub.devices import command, credentials, dynsec, mosquitto
+from meterhub.devices import credentials, dynsec, mosquitto
 from meterhub.store import schema
 from meterhub.store.db import make_engine
 from meterhub.store.migrate import upgrade

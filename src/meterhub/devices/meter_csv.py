@@ -15,8 +15,8 @@ import math
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
-from meterhub.cli_time import local_instant
 from meterhub.devices.meter_rules import MeterSpec, RowError, RowsError, problems
+from meterhub.readings.local_time import local_instant
 
 COLUMNS = (
     "id",

@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 import orjson
 import typer
 
-from meterhub.cli_time import local_instant
 from meterhub.config import get_settings
+from meterhub.readings.local_time import local_instant
 from meterhub.store.db import make_engine
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,8 @@ from typing import Annotated
 import orjson
 import typer
 
+from meterhub.cli import bill_delivery, bill_payments, bill_runs
+
 
 def quote_command(
     tariff_file: Annotated[Path, typer.Option("--tariff", help="tariff document, YAML or JSON")],
@@ -84,7 +86,7 @@ def quote_command(
 def register(app: typer.Typer) -> None:
     bill_app = typer.Typer(help="billing: tariffs and bills", no_args_is_help=True)
     bill_app.command("quote")(quote_command)
-    __import__("meterhub.billing.run_command", fromlist=["register"]).register(bill_app)
-    __import__("meterhub.billing.delivery_command", fromlist=["register"]).register(bill_app)
-    __import__("meterhub.billing.payments_command", fromlist=["register"]).register(bill_app)
+    bill_runs.register(bill_app)
+    bill_delivery.register(bill_app)
+    bill_payments.register(bill_app)
     app.add_typer(bill_app, name="bill")

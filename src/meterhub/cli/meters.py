@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import typer
 
-from meterhub.cli_time import local_instant
 from meterhub.config import Settings, get_settings
 from meterhub.devices import (
     broker_state,
@@ -23,6 +22,7 @@ from meterhub.devices import (
     registry,
 )
 from meterhub.devices.files import atomic_write
+from meterhub.readings.local_time import local_instant
 from meterhub.store.db import make_engine
 
 SHOWN_ONCE = "Store it in the meter now: it is not shown again (only its hash is kept)."

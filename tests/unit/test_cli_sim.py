@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from meterhub.sim.command import register
+from meterhub.cli.sim import register
 from meterhub.sim.engine import Publication, SimOptions
 from meterhub.sim.runner import run_simulation
 from meterhub.sim.spans import parse_span

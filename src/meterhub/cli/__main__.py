@@ -1,0 +1,5 @@
+"""`python -m meterhub.cli`."""
+
+from meterhub.cli.main import main
+
+main()
