@@ -13,28 +13,18 @@ import typer
 from meterhub.config import Settings, get_settings
 from meterhub.devices import (
     broker_state,
-    control,
-    credentials,
     dynsec,
     importer,
     meter_rules,
     mosquitto,
     registry,
+    service,
 )
-from meterhub.devices.files import atomic_write
 from meterhub.readings.local_time import local_instant
 from meterhub.store.db import make_engine
 
 SHOWN_ONCE = "Store it in the meter now: it is not shown again (only its hash is kept)."
 SERVICE_SHOWN_ONCE = "Store them in your secret store now: they are not shown again."
-# A packet is the payload plus topic and MQTT 5 properties: leave room for those above the payload
-# limit, so that the broker refuses only what ingest would refuse anyway.
-PACKET_HEADROOM_BYTES = 4096
-STATE_FILE_NAME = "dynamic-security.json"
-# Mosquitto 2.0.11 saves its whole plugin state after each command (about 1.3 s at 100,000
-# meters): allow for that on top of a round trip.
-CONTROL_BASE_TIMEOUT_S = 30.0
-CONTROL_PER_COMMAND_S = 15.0
 
 
 def _fail(message: str) -> typer.Exit:
@@ -42,45 +32,27 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def _topics(settings: Settings) -> dynsec.Topics:
-    return dynsec.Topics(prefix=settings.topic_prefix, share_group=settings.share_group)
-
-
 def _follow(settings: Settings, commands: list[dict[str, Any]]) -> None:
-    """Bring the broker in line with the database after a change to one or two meters.
-
-    Live first (``$CONTROL``, when METERHUB_MOSQUITTO_CONTROL_URL is set), then the state file
-    from the table (when METERHUB_MOSQUITTO_DYNSEC_FILE is set): the file is the last word.
-    """
-    url = settings.mosquitto_control_url
-    live = False
-    if url is not None and commands:
-        timeout = CONTROL_BASE_TIMEOUT_S + CONTROL_PER_COMMAND_S * len(commands)
-        try:
-            control.send_commands(
-                url.get_secret_value(), commands, ca_file=settings.mqtt_ca_file, timeout=timeout
-            )
-            live = True
-        except (control.ControlError, ValueError) as exc:
-            typer.echo(
-                f"WARNING: the running broker was not updated ({exc}); it takes the change "
-                "from its state file when it restarts.",
-                err=True,
-            )
-    path = settings.mosquitto_dynsec_file
-    if path is None:
+    """Bring the broker in line with the database after a change; say what happened."""
+    try:
+        done = service.follow(settings, make_engine(settings.database_url), commands)
+    except broker_state.BrokerStateError as exc:
+        raise _fail(str(exc)) from exc
+    if done.live_error is not None:
+        typer.echo(
+            f"WARNING: the running broker was not updated ({done.live_error}); it takes the "
+            "change from its state file when it restarts.",
+            err=True,
+        )
+    if done.written is None:
         typer.echo("Broker state file not written (METERHUB_MOSQUITTO_DYNSEC_FILE is not set).")
     else:
-        try:
-            written = broker_state.write_state(
-                make_engine(settings.database_url), path, _topics(settings)
-            )
-        except broker_state.BrokerStateError as exc:
-            raise _fail(str(exc)) from exc
-        typer.echo(f"Wrote {path} ({written.meters} meters, {written.seconds:.1f} s).")
-    if live:
+        typer.echo(
+            f"Wrote {done.state_path} ({done.written.meters} meters, {done.written.seconds:.1f} s)."
+        )
+    if done.live:
         typer.echo("The running broker has the change.")
-    elif url is None:
+    elif not done.control_configured:
         typer.echo(
             "The running broker does not have it yet: set METERHUB_MOSQUITTO_CONTROL_URL to apply "
             "changes at once, or restart the broker."
@@ -136,7 +108,7 @@ def meter_add(
     typer.echo(f"MQTT username: {meter_id}")
     typer.echo(f"MQTT password: {secret}")
     typer.echo(f"WARNING: {SHOWN_ONCE}")
-    _follow(settings, dynsec.add_meter_commands(meter_id, secret, _topics(settings)))
+    _follow(settings, dynsec.add_meter_commands(meter_id, secret, service.topics(settings)))
 
 
 def _instant(text: str, option: str, settings: Settings) -> datetime:
@@ -188,7 +160,7 @@ def meter_replace(
     if done.registered_secret is not None:
         typer.echo(f"Registered meter {new}. MQTT password: {done.registered_secret}")
         typer.echo(f"WARNING: {SHOWN_ONCE}")
-        commands += dynsec.add_meter_commands(new, done.registered_secret, _topics(settings))
+        commands += dynsec.add_meter_commands(new, done.registered_secret, service.topics(settings))
     # The old meter is retired: its credential stops working and its session is ended.
     _follow(settings, commands + dynsec.remove_meter_commands(old))
 
@@ -272,7 +244,7 @@ def meter_import(
         typer.echo("Broker state file not written (METERHUB_MOSQUITTO_DYNSEC_FILE is not set).")
         return
     try:
-        written = broker_state.write_state(engine, path, _topics(settings))
+        written = broker_state.write_state(engine, path, service.topics(settings))
     except broker_state.BrokerStateError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"Wrote {path} ({written.meters} meters, {written.seconds:.1f} s).")
@@ -297,7 +269,8 @@ def _restart(settings: Settings, wanted: bool) -> None:
 @broker_app.command("mosquitto-config")
 def broker_mosquitto_config(
     out: Annotated[
-        Path, typer.Option("--out", help=f"directory for mosquitto.conf and {STATE_FILE_NAME}")
+        Path,
+        typer.Option("--out", help="directory for mosquitto.conf and dynamic-security.json"),
     ],
     tls_port: Annotated[int, typer.Option("--tls-port")] = 8883,
     cafile: Annotated[Path, typer.Option("--cafile")] = Path("/etc/mosquitto/certs/ca.crt"),
@@ -330,24 +303,8 @@ def broker_mosquitto_config(
     """Write mosquitto.conf and the dynamic-security state for the registered meters, with new
     service accounts (passwords printed once)."""
     settings = get_settings()
-    out = out.resolve()
-    state_path = out / STATE_FILE_NAME
-    accounts = mosquitto.PRODUCTION_ACCOUNTS + ((mosquitto.SIM_ACCOUNT,) if with_sim else ())
-    service_secrets = {name: credentials.generate_secret() for name in accounts}
-    service_hashes = {name: credentials.hash_secret(s) for name, s in service_secrets.items()}
-    try:
-        written = broker_state.write_state(
-            make_engine(settings.database_url),
-            state_path,
-            _topics(settings),
-            services=service_hashes,
-        )
-    except (broker_state.BrokerStateError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
-    conf = mosquitto.mosquitto_conf_text(
-        dynsec_plugin=dynsec_plugin or broker_state.find_dynsec_plugin(),
-        dynsec_state=state_path,
-        persistence_location=persistence_dir or out / "data",
+    request = service.BrokerConfigRequest(
+        out=out,
         tls=mosquitto.TlsListener(
             cafile=cafile,
             certfile=certfile,
@@ -356,22 +313,24 @@ def broker_mosquitto_config(
             require_certificate=require_certificate,
         ),
         plain_port=plain_port,
-        max_packet_size=settings.max_payload_bytes + PACKET_HEADROOM_BYTES,
+        persistence_dir=persistence_dir,
         autosave_seconds=autosave_seconds,
+        with_sim=with_sim,
+        dynsec_plugin=dynsec_plugin,
     )
-    atomic_write(out / "mosquitto.conf", conf, mode=0o644)
-    typer.echo(f"Wrote {out / 'mosquitto.conf'} and {state_path} ({written.meters} meters).")
+    try:
+        made = service.write_broker_config(settings, make_engine(settings.database_url), request)
+    except (broker_state.BrokerStateError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"Wrote {made.conf_path} and {made.state_path} ({made.meters} meters).")
     typer.echo("Service account passwords (put them in each service's METERHUB_MQTT_URL):")
-    for name, secret in service_secrets.items():
+    for name, secret in made.service_secrets.items():
         typer.echo(f"  {name}: {secret}")
-    admin = service_secrets[mosquitto.ADMIN_ACCOUNT]
-    port = plain_port if plain_port is not None else tls_port
-    scheme = "mqtt" if plain_port is not None else "mqtts"
     typer.echo(
-        f"For meter add/replace/rotate-credential to reach the running broker at once: "
-        f"METERHUB_MOSQUITTO_CONTROL_URL={scheme}://{mosquitto.ADMIN_ACCOUNT}:{admin}@127.0.0.1:{port}"
+        "For meter add/replace/rotate-credential to reach the running broker at once: "
+        f"METERHUB_MOSQUITTO_CONTROL_URL={made.control_url}"
     )
-    typer.echo(f"And METERHUB_MOSQUITTO_DYNSEC_FILE={state_path}")
+    typer.echo(f"And METERHUB_MOSQUITTO_DYNSEC_FILE={made.state_path}")
     typer.echo(f"WARNING: {SERVICE_SHOWN_ONCE}")
 
 
@@ -391,7 +350,7 @@ def broker_sync(
         raise _fail(f"{path} does not exist: run meterhub broker mosquitto-config first")
     try:
         written = broker_state.write_state(
-            make_engine(settings.database_url), path, _topics(settings)
+            make_engine(settings.database_url), path, service.topics(settings)
         )
     except broker_state.BrokerStateError as exc:
         raise _fail(str(exc)) from exc
