@@ -17,10 +17,6 @@ def normalise_url(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def is_postgres(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"
-
-
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the web app read while the ingest worker writes; NORMAL is durable across

@@ -41,7 +41,7 @@ from meterhub.store import bill_runs, bill_usage, billable
 from meterhub.store import bills as bill_store
 from meterhub.store import prepaid as prepaid_store
 from meterhub.store import tariffs as tariff_store
-from meterhub.store.db import is_postgres
+from meterhub.store.dialects import is_postgres
 
 log = logging.getLogger(__name__)
 
