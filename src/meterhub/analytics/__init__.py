@@ -1,0 +1,4 @@
+"""Analytics: filtering, theft detection, outages and overload, forecasting, tips.
+
+See docs/analytics.md.
+"""
